@@ -1,0 +1,24 @@
+// Device and dtype names as users type them: "cpu", "cuda", "cuda:1", "auto"; "fp32", "bf16", "fp16"
+// (also "float32", "bfloat16", "float16"). Also the process-wide CPU set-up that must happen before
+// any BLAS call (threads, OPENBLAS_CORETYPE, malloc trimming): see shared/PERF_NOTES.md.
+#pragma once
+
+#include <string>
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+namespace zeroth {
+
+// "auto" picks cuda:0 when a CUDA device is present, else cpu. Error on unknown names or on a CUDA
+// device this build or machine does not have.
+c10::Device parse_device(const std::string& name);
+c10::ScalarType parse_dtype(const std::string& name);
+std::string dtype_name(c10::ScalarType dtype);  // "fp32", "bf16", "fp16", ...
+
+// Process start-up for CPU speed: keeps freed memory in the allocator (mallopt), and sets
+// OPENBLAS_CORETYPE=SkylakeX on AVX-512 CPUs unless the user set it. Call first thing in main();
+// returns a one-line description for the log.
+std::string configure_process_for_speed();
+
+}  // namespace zeroth

@@ -1,0 +1,14 @@
+// The `zeroth` subcommands. Each cmd_<name>.cpp defines one add_<name>_command(), which declares
+// the subcommand's flags on `app` and sets its callback; the callback parses nothing by hand and
+// calls the library. main.cpp holds the one table of what exists.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace zeroth::cli {
+
+// A subcommand whose issue has not landed yet: it is listed in --help (the command-line contract
+// names it) and fails with a message naming the issue that tracks it.
+void add_pending_command(CLI::App& app, const std::string& name, const std::string& summary, int issue);
+
+}  // namespace zeroth::cli

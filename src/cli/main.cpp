@@ -1,0 +1,84 @@
+// The `zeroth` command: one CLI11 app, the subcommand table, and the one top-level catch.
+// Exit codes: 0 success, 1 a user error (zeroth::Error, c10::Error) or failed JSONL lines,
+// 2 a command-line usage error (unknown subcommand or flag, missing argument).
+#include <algorithm>
+#include <iostream>
+
+#include <c10/util/Exception.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "zeroth/core/device.h"
+#include "zeroth/core/error.h"
+#include "zeroth/core/log.h"
+
+namespace zeroth::cli {
+
+void add_pending_command(CLI::App& app, const std::string& name, const std::string& summary, int issue) {
+  CLI::App* sub = app.add_subcommand(name, summary + " [not available yet: issue #" + std::to_string(issue) + "]");
+  sub->allow_extras();
+  sub->callback([name, issue] {
+    throw Error(cat("zeroth ", name, " is not available in this build yet (tracked in issue #", issue, ")"));
+  });
+}
+
+}  // namespace zeroth::cli
+
+int main(int argc, char** argv) {
+  using namespace zeroth;
+  std::string tuning = configure_process_for_speed();
+
+  CLI::App app{"zeroth: DeepSeek-R1-style reasoning post-training (GRPO, SFT, distillation) on LibTorch.\n"
+               "Run `zeroth SUBCOMMAND --help` for the flags of each subcommand."};
+  app.name("zeroth");
+  app.set_version_flag("--version", std::string("zeroth ") + ZEROTH_VERSION);
+  std::string log_level;
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (default: $ZEROTH_LOG_LEVEL or info)");
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  cli::add_pending_command(app, "run", "Run every stage of a recipe (SFT, GRPO, distill, eval)", 8);
+  cli::add_pending_command(app, "report", "Write RUN_DIR/report.html with curves and samples", 10);
+  cli::add_pending_command(app, "init-model", "Random-init a model in Hugging Face layout", 4);
+  cli::add_pending_command(app, "generate", "Sample completions for JSONL prompts", 6);
+  cli::add_pending_command(app, "score", "Per-token log-probs of given completions (JSONL)", 4);
+  cli::add_pending_command(app, "eval", "avg@k / pass@k of a model on a dataset", 8);
+  cli::add_pending_command(app, "reward", "Score completions with a reward rule set (JSONL)", 5);
+  cli::add_pending_command(app, "tokenize", "Encode, decode or chat-render JSONL with a tokenizer", 3);
+  cli::add_pending_command(app, "bench", "Benchmarks: tokenizer|reward|sampler|train|model", 3);
+
+  app.parse_complete_callback([&] {
+    init_logging(log_level);
+    spdlog::debug("start-up: {}", tuning);
+  });
+
+  // An unknown first word gets a did-you-mean instead of CLI11's "A subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      std::string suggestion = did_you_mean(argv[1], names);
+      std::cerr << "error: unknown subcommand " << quote(argv[1])
+                << (suggestion.empty() ? "" : "; did you mean " + quote(suggestion) + "?")
+                << "\nRun `zeroth --help` for the list of subcommands.\n";
+      return 2;
+    }
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);  // prints help, version or the usage error
+    return code == 0 ? 0 : 2;
+  } catch (const zeroth::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,3 @@
+set(ZEROTH_cli_SOURCES
+  src/cli/main.cpp
+)

@@ -1,0 +1,10 @@
+set(ZEROTH_core_SOURCES
+  src/core/error.cpp
+  src/core/json.cpp
+  src/core/fs.cpp
+  src/core/log.cpp
+  src/core/metrics.cpp
+  src/core/device.cpp
+  src/core/random.cpp
+  src/core/safetensors.cpp
+)

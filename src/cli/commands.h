@@ -11,4 +11,8 @@ namespace zeroth::cli {
 // names it) and fails with a message naming the issue that tracks it.
 void add_pending_command(CLI::App& app, const std::string& name, const std::string& summary, int issue);
 
+// `zeroth bench KIND ...`: each benchmark prints one JSON object of figures on stdout.
+// cmd_bench.cpp holds the table of kinds; each kind lives in bench_<kind>.cpp.
+void add_bench_command(CLI::App& app);
+
 }  // namespace zeroth::cli

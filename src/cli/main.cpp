@@ -17,8 +17,9 @@ namespace zeroth::cli {
 void add_pending_command(CLI::App& app, const std::string& name, const std::string& summary, int issue) {
   CLI::App* sub = app.add_subcommand(name, summary + " [not available yet: issue #" + std::to_string(issue) + "]");
   sub->allow_extras();
-  sub->callback([name, issue] {
-    throw Error(cat("zeroth ", name, " is not available in this build yet (tracked in issue #", issue, ")"));
+  std::string full = app.get_parent() ? app.get_name() + " " + name : name;
+  sub->callback([full, issue] {
+    throw Error(cat("zeroth ", full, " is not available in this build yet (tracked in issue #", issue, ")"));
   });
 }
 
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
   cli::add_pending_command(app, "eval", "avg@k / pass@k of a model on a dataset", 8);
   cli::add_pending_command(app, "reward", "Score completions with a reward rule set (JSONL)", 5);
   cli::add_pending_command(app, "tokenize", "Encode, decode or chat-render JSONL with a tokenizer", 3);
-  cli::add_pending_command(app, "bench", "Benchmarks: tokenizer|reward|sampler|train|model", 3);
+  cli::add_bench_command(app);
 
   app.parse_complete_callback([&] {
     init_logging(log_level);

@@ -1,3 +1,4 @@
 set(ZEROTH_cli_SOURCES
   src/cli/main.cpp
+  src/cli/cmd_bench.cpp
 )

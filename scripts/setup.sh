@@ -25,6 +25,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# ccache: paths relative to the checkout (hits across clones and worktrees); the torch PCH needs
+# pch_defines/time_macros sloppiness to be cacheable.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+
 build_dir=${ZEROTH_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${ZEROTH_CMAKE_ARGS:-}
 cmake --build "$build_dir" --parallel "$(nproc)"

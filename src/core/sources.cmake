@@ -7,4 +7,5 @@ set(ZEROTH_core_SOURCES
   src/core/device.cpp
   src/core/random.cpp
   src/core/safetensors.cpp
+  src/core/safetensors_header.cpp
 )

@@ -15,7 +15,8 @@ inline void require_close(const torch::Tensor& actual, const torch::Tensor& expe
   REQUIRE(actual.sizes() == expected.sizes());
   auto a = actual.detach().to(torch::kCPU).to(torch::kDouble).flatten();
   auto e = expected.detach().to(torch::kCPU).to(torch::kDouble).flatten();
-  auto diff = (a - e).abs();
+  // Equal values (infinities included) differ by 0; NaN must meet NaN.
+  auto diff = torch::where(a == e, torch::zeros_like(a), (a - e).abs());
   auto limit = atol + rtol * e.abs();
   auto bad = (diff > limit).logical_or(diff.isnan().logical_xor(e.isnan()));
   if (bad.any().item<bool>()) {

@@ -1,0 +1,4 @@
+set(ZEROTH_rollout_SOURCES
+  src/rollout/sampling_options.cpp
+  src/rollout/logits_processors.cpp
+)

@@ -1,0 +1,3 @@
+set(ZEROTH_TEST_rollout_SOURCES
+  rollout/test_logits_processors.cpp
+)

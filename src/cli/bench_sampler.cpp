@@ -1,0 +1,118 @@
+// `zeroth bench sampler`: rollout throughput of the sampler on a random-init model (default: the
+// Qwen2.5-0.5B shape) or a model directory. Prints one JSON object: prefill tokens/s, decode
+// tokens/s at batch 1 and at G, time to first token, slot occupancy, peak memory.
+#include <fstream>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "cli/commands.h"
+#include "zeroth/core/device.h"
+#include "zeroth/core/json.h"
+#include "zeroth/core/random.h"
+#include "zeroth/model/checkpoint.h"
+#include "zeroth/model/config.h"
+#include "zeroth/model/transformer.h"
+#include "zeroth/rollout/sampler.h"
+
+namespace zeroth::cli {
+namespace {
+
+// Qwen2.5-0.5B's shape (hidden 896, 24 layers, 14/2 heads, intermediate 4864, vocab 151,936).
+Json qwen25_05b_config() {
+  return Json{{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"vocab_size", 151936},
+              {"hidden_size", 896}, {"intermediate_size", 4864}, {"num_hidden_layers", 24},
+              {"num_attention_heads", 14}, {"num_key_value_heads", 2}, {"rms_norm_eps", 1e-6},
+              {"rope_theta", 1000000.0}, {"max_position_embeddings", 32768}, {"tie_word_embeddings", true},
+              {"eos_token_id", 151643}, {"torch_dtype", "bfloat16"}};
+}
+
+int64_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+struct BenchSamplerArgs {
+  std::string config, model, dtype = "bf16", device = "cpu";
+  int64_t prompt_len = 256, new_tokens = 32, group = 16, prompts = 1, threads = 0;
+  uint64_t seed = 0;
+};
+
+Json run_once(model::TransformerImpl& m, const BenchSamplerArgs& a, int64_t group, int64_t num_prompts) {
+  SplitMix64 rng(a.seed);
+  std::vector<std::vector<int64_t>> prompts(num_prompts);
+  for (auto& p : prompts) {
+    for (int64_t t = 0; t < a.prompt_len; ++t) p.push_back(static_cast<int64_t>(rng.below(m.config().vocab_size)));
+  }
+  rollout::SamplingOptions o;
+  o.num_generations = group;
+  o.max_new_tokens = a.new_tokens;
+  o.temperature = 1.0;
+  o.eos_token_ids = {};
+  o.seed = a.seed;
+  // No early EOS: the random model's EOS probability is ~1/V per token; measure full-length decoding.
+  rollout::Sampler sampler(m, nullptr, {.num_slots = group * num_prompts});
+  auto r = sampler.sample_groups(prompts, o);
+  const auto& s = r.stats;
+  return Json{{"batch", group * num_prompts},
+              {"prefill_tokens_per_s", s.prefill_seconds > 0 ? s.prefill_tokens / s.prefill_seconds : 0.0},
+              {"decode_tokens_per_s", s.decode_seconds > 0 ? s.decode_tokens / s.decode_seconds : 0.0},
+              {"decode_ms_per_step", s.decode_steps ? 1000.0 * s.decode_seconds / s.decode_steps : 0.0},
+              {"sample_share_of_decode", s.decode_seconds > 0 ? s.sample_seconds / s.decode_seconds : 0.0},
+              {"time_to_first_token_s", s.time_to_first_token},
+              {"slot_occupancy", s.slot_occupancy}};
+}
+
+void run_bench_sampler(const BenchSamplerArgs& a) {
+  if (a.threads > 0) torch::set_num_threads(static_cast<int>(a.threads));
+  auto device = parse_device(a.device);
+  auto dtype = parse_dtype(a.dtype);
+  model::Transformer m{nullptr};
+  std::string source;
+  if (!a.model.empty()) {
+    m = model::load_hf_model(a.model, dtype, device);
+    source = a.model;
+  } else {
+    Json cfg_json = a.config.empty() ? qwen25_05b_config() : load_json(a.config);
+    auto cfg = model::parse_model_config(JsonReader(cfg_json, a.config.empty() ? "qwen2.5-0.5b shape" : a.config));
+    torch::manual_seed(a.seed);
+    m = model::Transformer(cfg);
+    model::init_weights(*m);
+    m->to(device, dtype);
+    source = a.config.empty() ? "random Qwen2.5-0.5B shape" : a.config;
+  }
+  m->eval();
+  spdlog::info("bench sampler: {} ({} parameters), {} on {}, prompt {} + {} new tokens", source,
+               m->config().num_parameters(), a.dtype, a.device, a.prompt_len, a.new_tokens);
+  Json out{{"benchmark", "sampler"}, {"model", source}, {"dtype", a.dtype}, {"device", a.device},
+           {"threads", torch::get_num_threads()}, {"prompt_len", a.prompt_len}, {"new_tokens", a.new_tokens}};
+  out["batch_1"] = run_once(*m, a, 1, 1);
+  out["group"] = run_once(*m, a, a.group, a.prompts);
+  out["peak_rss_bytes"] = peak_rss_bytes();
+  std::cout << out.dump() << std::endl;
+}
+
+}  // namespace
+
+void add_bench_sampler_command(CLI::App& bench) {
+  auto a = std::make_shared<BenchSamplerArgs>();
+  CLI::App* sub = bench.add_subcommand("sampler", "Rollout prefill/decode tokens per second (batch 1 and G)");
+  sub->add_option("--config", a->config, "config.json of a random-init model (default: Qwen2.5-0.5B shape)");
+  sub->add_option("--model", a->model, "A model directory instead of a random model");
+  sub->add_option("--dtype", a->dtype, "fp32 | bf16")->capture_default_str();
+  sub->add_option("--device", a->device, "cpu | cuda[:N]")->capture_default_str();
+  sub->add_option("--prompt-len", a->prompt_len, "Prompt tokens")->capture_default_str();
+  sub->add_option("--new-tokens", a->new_tokens, "Tokens generated per completion")->capture_default_str();
+  sub->add_option("--g", a->group, "Completions per prompt (G)")->capture_default_str();
+  sub->add_option("--prompts", a->prompts, "Prompts in the G run")->capture_default_str();
+  sub->add_option("--threads", a->threads, "Intra-op threads (0: LibTorch's default)");
+  sub->add_option("--seed", a->seed)->capture_default_str();
+  sub->callback([a] { run_bench_sampler(*a); });
+}
+
+}  // namespace zeroth::cli

@@ -15,6 +15,10 @@ namespace zeroth::text::detail {
 
 using RawJson = nlohmann::json;
 
+// Pre-tokens with more symbols than this merge through a heap (O(n log n)) instead of the simple
+// quadratic scan; both give the same result (tests set it to 0 to check the heap path).
+extern size_t bpe_heap_threshold;
+
 // ---- normalizers ---------------------------------------------------------------------------
 class Normalizer {
  public:

@@ -7,6 +7,7 @@
 #include <climits>
 #include <filesystem>
 #include <mutex>
+#include <queue>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
@@ -19,6 +20,8 @@
 namespace zeroth::text {
 
 using detail::RawJson;
+
+size_t detail::bpe_heap_threshold = 48;
 
 namespace {
 
@@ -161,6 +164,7 @@ struct Tokenizer::Impl {
   void encode_text(std::string& text, bool first, std::vector<int32_t>& ids,
                    std::unordered_map<std::string, std::vector<int32_t>>* cache_ptr) const;
   void bpe(const std::string& word, std::vector<int32_t>& ids) const;
+  void merge_long(std::vector<int32_t>& syms) const;
   std::optional<int32_t> find(std::string_view token) const {
     auto a = added_by_content.find(std::string(token));
     if (a != added_by_content.end()) return a->second;
@@ -329,6 +333,11 @@ void Tokenizer::Impl::bpe(const std::string& word, std::vector<int32_t>& ids) co
     }  // no unk token: the character is dropped, as in the Rust library
     i += len;
   }
+  if (syms.size() > detail::bpe_heap_threshold) {
+    merge_long(syms);
+    ids.insert(ids.end(), syms.begin(), syms.end());
+    return;
+  }
   auto rank_of = [&](size_t k) {
     auto it = merges.find(pair_key(syms[k], syms[k + 1]));
     return it == merges.end() ? INT32_MAX : it->second.rank;
@@ -373,12 +382,52 @@ void Tokenizer::Impl::encode_text(std::string& text, bool first, std::vector<int
     }
     size_t before = ids.size();
     bpe(word, ids);
-    if (cache_ptr) {
+    if (cache_ptr && word.size() <= 256) {
       if (cache_ptr->size() >= kCacheCapacity) cache_ptr->clear();
       cache_ptr->emplace(word, std::vector<int32_t>(ids.begin() + before, ids.end()));
     }
   }
   text.swap(pt.text);
+}
+
+// The same merge order for long pre-tokens in O(n log n): a heap of candidate pairs ordered by
+// (rank, position), over a linked list of symbols; stale entries are skipped when popped.
+void Tokenizer::Impl::merge_long(std::vector<int32_t>& syms) const {
+  struct Candidate {
+    int32_t rank;
+    int32_t pos;
+    int32_t left, right;
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  const int32_t n = static_cast<int32_t>(syms.size());
+  std::vector<int32_t> prev(n), next(n);
+  for (int32_t k = 0; k < n; ++k) {
+    prev[k] = k - 1;
+    next[k] = k + 1 < n ? k + 1 : -1;
+  }
+  std::vector<uint8_t> alive(n, 1);
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
+  auto push = [&](int32_t pos) {
+    if (pos < 0 || next[pos] < 0) return;
+    auto it = merges.find(pair_key(syms[pos], syms[next[pos]]));
+    if (it != merges.end()) heap.push({it->second.rank, pos, syms[pos], syms[next[pos]]});
+  };
+  for (int32_t k = 0; k + 1 < n; ++k) push(k);
+  while (!heap.empty()) {
+    Candidate c = heap.top();
+    heap.pop();
+    int32_t right = next[c.pos];
+    if (!alive[c.pos] || right < 0 || syms[c.pos] != c.left || syms[right] != c.right) continue;
+    syms[c.pos] = merges.find(pair_key(c.left, c.right))->second.id;
+    alive[right] = 0;
+    next[c.pos] = next[right];
+    if (next[right] >= 0) prev[next[right]] = c.pos;
+    push(prev[c.pos]);
+    push(c.pos);
+  }
+  std::vector<int32_t> out;
+  for (int32_t k = 0; k >= 0 && k < n; k = next[k]) out.push_back(syms[k]);
+  syms.swap(out);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "support/paths.h"
+#include "text/pipeline.h"
 #include "text/unicode.h"
 #include "zeroth/core/error.h"
 #include "zeroth/core/json.h"
@@ -76,6 +77,24 @@ TEST_CASE("deepseek_v3 tokenizer matches every reference line", "[text][tokenize
 TEST_CASE("llama3 tokenizer matches every reference line", "[text][tokenizer]") {
   check_reference("llama3");
   check_chat_ids("llama3");
+}
+
+TEST_CASE("the heap merge path gives the reference ids too", "[text][tokenizer]") {
+  // A fresh tokenizer (empty merge cache) with every pre-token sent through the heap path.
+  Tokenizer tok = Tokenizer::from_file(shared_path("tokenizers/qwen3"));
+  size_t saved = text::detail::bpe_heap_threshold;
+  text::detail::bpe_heap_threshold = 0;
+  int line_no = 0;
+  for (const Json& line : read_jsonl(shared_path("tokenizers/qwen3/reference_sample.jsonl"))) {
+    INFO("line " << ++line_no);
+    CHECK(tok.encode(line["text"].get<std::string>()) == line["ids"].get<std::vector<int32_t>>());
+  }
+  text::detail::bpe_heap_threshold = saved;
+  // Long pre-tokens (one 200 KB letter run, one 100 KB space run) finish quickly and round-trip.
+  std::string letters, spaces(100000, ' ');
+  for (int k = 0; k < 20000; ++k) letters += "\xE4\xB8\xAD\xE6\x96\x87" "abcd";  // "中文abcd"
+  CHECK(tok.decode(tok.encode(letters)) == letters);
+  CHECK(tok.decode(tok.encode(spaces + "x")) == spaces + "x");
 }
 
 TEST_CASE("hand-checked ids from the merge lists", "[text][tokenizer]") {

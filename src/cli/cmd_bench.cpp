@@ -7,7 +7,7 @@ namespace zeroth::cli {
 void add_bench_command(CLI::App& app) {
   CLI::App* bench = app.add_subcommand("bench", "Benchmarks; each prints one JSON object of figures");
   bench->require_subcommand(1);
-  add_pending_command(*bench, "tokenizer", "Tokenizer encode MB/s on the shared datasets", 3);
+  add_bench_tokenizer_command(*bench);
   add_pending_command(*bench, "model", "Prefill, decode and forward+backward of a decoder", 4);
   add_pending_command(*bench, "reward", "Math verifications per second and latency", 5);
   add_pending_command(*bench, "sampler", "Rollout prefill/decode tokens per second", 6);

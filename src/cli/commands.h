@@ -15,4 +15,8 @@ void add_pending_command(CLI::App& app, const std::string& name, const std::stri
 // cmd_bench.cpp holds the table of kinds; each kind lives in bench_<kind>.cpp.
 void add_bench_command(CLI::App& app);
 
+// `zeroth tokenize` (cmd_tokenize.cpp) and `zeroth bench tokenizer` (bench_tokenizer.cpp).
+void add_tokenize_command(CLI::App& app);
+void add_bench_tokenizer_command(CLI::App& bench);
+
 }  // namespace zeroth::cli

@@ -1,4 +1,6 @@
 set(ZEROTH_cli_SOURCES
   src/cli/main.cpp
   src/cli/cmd_bench.cpp
+  src/cli/cmd_tokenize.cpp
+  src/cli/bench_tokenizer.cpp
 )

@@ -15,4 +15,9 @@ void add_pending_command(CLI::App& app, const std::string& name, const std::stri
 // cmd_bench.cpp holds the table of kinds; each kind lives in bench_<kind>.cpp.
 void add_bench_command(CLI::App& app);
 
+// `zeroth reward --rules NAME|FILE`: JSONL in, JSONL with "rewards" and "reward" out (cmd_reward.cpp).
+void add_reward_command(CLI::App& app);
+// `zeroth bench reward`: math verifications per second and latency histogram (bench_reward.cpp).
+void add_bench_reward(CLI::App& bench);
+
 }  // namespace zeroth::cli

@@ -238,6 +238,18 @@ bool round6_equal(LD a, LD b) {
   return std::llround(a * 1e6L) == std::llround(b * 1e6L);
 }
 
+// Structural equality of two trees (same operators, names and exact numbers): the fallback for
+// values too large to evaluate, which are never expanded.
+bool same_tree(const Expr& a, int i, const Expr& b, int j, int depth) {
+  const Node& x = a.at(i);
+  const Node& y = b.at(j);
+  if (depth > 200 || x.op != y.op || x.kids.size() != y.kids.size() || x.name != y.name) return false;
+  if (x.op == Op::Number && !(x.exact == y.exact) && x.value != y.value) return false;
+  for (size_t k = 0; k < x.kids.size(); ++k)
+    if (!same_tree(a, x.kids[k], b, y.kids[k], depth + 1)) return false;
+  return true;
+}
+
 class Comparator {
  public:
   Comparator(const Expr& g, const Expr& p) : g_(g), p_(p) {}
@@ -262,7 +274,7 @@ class Comparator {
     bool g_rel = g.op == Op::Relation, p_rel = p.op == Op::Relation;
     if (g_rel && !p_rel) {
       if (is_assignment(g_, gi)) return equal_node(g.kids.back(), pi, depth + 1);
-      if (p.op == Op::Interval || p.op == Op::Union) return relation_vs_interval(gi, pi);
+      if (p.op == Op::Interval || p.op == Op::Tuple) return relation_vs_interval(gi, pi);
       return false;
     }
     if (p_rel && !g_rel) {
@@ -293,7 +305,7 @@ class Comparator {
       if (a.ok && b.ok && !decimal) return false;
       LD x = eval(g_, gi, 0), y = eval(p_, pi, 0);
       if (std::isinf(x) || std::isinf(y)) return x == y;  // \infty vs \infty (overflow is NaN)
-      if (!finite(x) || !finite(y)) return false;
+      if (!finite(x) || !finite(y)) return same_tree(g_, gi, p_, pi, 0);  // 9^{9^9} vs 9^{9^{9}}
       if (decimal) return round6_equal(x, y);
       return close_rel(x, y, 1e-12L);
     }
@@ -400,7 +412,8 @@ class Comparator {
   bool relation_vs_interval(int gi, int pi) {
     const Node& g = g_.at(gi);
     const Node& p = p_.at(pi);
-    if (p.op != Op::Interval) return false;
+    bool open_pair = p.op == Op::Tuple && p.kids.size() == 2;  // "(5, \infty)" reads as a tuple
+    if (p.op != Op::Interval && !open_pair) return false;
     Bound lo, hi;
     lo.inf = -1;
     hi.inf = 1;
@@ -518,7 +531,7 @@ std::string strip_choice_parens(const std::string& s) {
 }
 
 // A word answer ("Evelyn", "odd", "no solution"): letters and spaces only, with a run of at
-// least two letters. Compared case- and space-insensitively, never as a product of variables.
+// least three letters. Compared case- and space-insensitively, never as a product of variables.
 bool is_word_answer(const std::string& s) {
   int run = 0, best = 0;
   for (char c : s) {
@@ -526,7 +539,7 @@ bool is_word_answer(const std::string& s) {
     run = 0;
     if (c != ' ' && c != '-' && c != '\'') return false;
   }
-  return best >= 2;
+  return best >= 3;
 }
 
 std::string lower(const std::string& s) {

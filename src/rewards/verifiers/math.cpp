@@ -43,7 +43,7 @@ class MathVerifier : public Verifier {
     for (;;) {
       size_t before = text.size();
       if (!RE2::FindAndConsume(&text, *pattern_, &captured)) break;
-      pred = captured;
+      if (!captured.empty() || !pred) pred = captured;  // an empty match does not replace a real one
       if (text.size() == before) {  // an empty match: step past it, or it would repeat forever
         if (text.empty()) break;
         text.remove_prefix(1);

@@ -58,7 +58,7 @@ class RegexVerifier : public Verifier {
     for (;;) {
       size_t before = text.size();
       if (!RE2::FindAndConsume(&text, *re_, &captured)) break;
-      last = captured;
+      if (!captured.empty() || !last) last = captured;  // an empty match does not replace a real one
       if (text.size() == before) {  // an empty match: step past it, or it would repeat forever
         if (text.empty()) break;
         text.remove_prefix(1);

@@ -1,6 +1,7 @@
 // `zeroth bench reward`: verifications per second per core of the math and gsm8k verifiers on
 // MATH-500 / GSM8K gold answers turned into R1-style completions (each completion boxes its own
-// gold, so "judged_correct" must be ~1.0: a sanity figure, printed beside the speed), a per-call
+// gold, so "judged_correct" must be ~1.0: a sanity figure, printed beside the speed; the
+// "mismatched" run pairs each completion with the next problem's gold, ~0.0), a per-call
 // latency histogram, and the batch throughput of RuleSet::score_batch on --threads threads.
 // Prints one JSON object on stdout.
 #include <algorithm>
@@ -134,6 +135,11 @@ void run_bench_reward(const BenchArgs& args) {
   Json out;
   out["benchmark"] = "reward";
   out["math500"] = bench_verifier("math", math, args.seconds);
+  // The same completions scored against the next problem's gold: strings differ, so every call
+  // takes the full parse-and-compare path (the common case early in RL, when most answers are wrong).
+  std::vector<Case> shifted = math;
+  for (size_t i = 0; i < shifted.size(); ++i) shifted[i].example = math[(i + 1) % math.size()].example;
+  out["math500_mismatched"] = bench_verifier("math", shifted, args.seconds);
   out["gsm8k"] = bench_verifier("gsm8k", gsm8k, args.seconds);
   out["batch_r1_math"] = bench_batch(math, threads, args.seconds);
   out["hardware_threads"] = std::thread::hardware_concurrency();

@@ -260,7 +260,14 @@ const Row kEquivalence[] = {
     {R"(\emptyset)", R"(\varnothing)", true},
     {R"(\{\})", R"(\emptyset)", true},
     {R"(\{2\})", R"(2)", true},
+    {R"(\{1\pm\sqrt{5},-2\})", R"(-2, 1+\sqrt5, 1-\sqrt5)", true},
+    {R"(\{1\pm\sqrt{5},-2\})", R"(-2, 1+\sqrt5)", false},
+    {R"(3 \pm 2 \sqrt{2})", R"(3+2\sqrt2, 3-2\sqrt2)", true},
     {R"(1, 1, 2)", R"(1, 2)", false},          // multisets
+    // --- numbers in another base (compared by digits and base)
+    {R"(52_8)", R"(52_{8})", true},
+    {R"(52_8)", R"(52_9)", false},
+    {R"(52_8)", R"(42_8)", false},
     // --- matrices
     {R"(\begin{pmatrix} 1 \\ 2 \end{pmatrix})", R"(\begin{bmatrix} 1 \\ 2 \end{bmatrix})", true},
     {R"(\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix})", R"(\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix})", true},

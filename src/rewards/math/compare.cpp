@@ -548,14 +548,32 @@ std::string lower(const std::string& s) {
   return out;
 }
 
-// "1 \pm \sqrt2" -> "\{1 + \sqrt2, 1 - \sqrt2\}" (a two-element set), once.
+// "1 \pm \sqrt2" -> "\{1+\sqrt2,1-\sqrt2\}": every list element with one \pm (or \mp) becomes
+// two elements of a set; "\{1\pm\sqrt{5},-2\}" -> "\{1+\sqrt{5},1-\sqrt{5},-2\}".
 std::string expand_pm(const std::string& s) {
-  size_t k = s.find("\\pm");
-  if (k == std::string::npos) k = s.find("\\mp");
-  if (k == std::string::npos || s.find(',') != std::string::npos) return s;
-  if (k + 3 < s.size() && std::isalpha(static_cast<unsigned char>(s[k + 3]))) return s;
-  std::string a = s.substr(0, k) + "+" + s.substr(k + 3), b = s.substr(0, k) + "-" + s.substr(k + 3);
-  return "\\{" + a + "," + b + "\\}";
+  if (s.find("\\pm") == std::string::npos && s.find("\\mp") == std::string::npos) return s;
+  std::string inner = s;
+  if (inner.size() >= 4 && inner.compare(0, 2, "\\{") == 0 && inner.compare(inner.size() - 2, 2, "\\}") == 0)
+    inner = inner.substr(2, inner.size() - 4);
+  std::vector<std::string> items;
+  int depth = 0;
+  size_t start = 0;
+  for (size_t i = 0; i <= inner.size(); ++i) {
+    char c = i < inner.size() ? inner[i] : ',';
+    if (c == '(' || c == '[' || c == '{') ++depth;
+    else if (c == ')' || c == ']' || c == '}') --depth;
+    else if (c == ',' && depth == 0) { items.push_back(inner.substr(start, i - start)); start = i + 1; }
+  }
+  std::string out;
+  for (const std::string& item : items) {
+    size_t k = item.find("\\pm");
+    if (k == std::string::npos) k = item.find("\\mp");
+    bool expand = k != std::string::npos && !(k + 3 < item.size() && std::isalpha(static_cast<unsigned char>(item[k + 3])));
+    if (!out.empty()) out += ",";
+    if (!expand) { out += item; continue; }
+    out += item.substr(0, k) + "+" + item.substr(k + 3) + "," + item.substr(0, k) + "-" + item.substr(k + 3);
+  }
+  return "\\{" + out + "\\}";
 }
 
 }  // namespace

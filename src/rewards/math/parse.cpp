@@ -300,6 +300,21 @@ class Parser {
     if (!text.empty() && text.back() == '.') text.pop_back();
     if (text.empty()) throw Fail{};
     if (text.size() > 200) throw Fail{};
+    // A number in base b ("52_8", "4210_{5}"): a literal compared by its digits and base only.
+    if (pos_ < s_.size() && s_[pos_] == '_') {
+      size_t j = pos_ + 1;
+      bool braced = j < s_.size() && s_[j] == '{';
+      if (braced) ++j;
+      size_t digits = j;
+      while (j < s_.size() && is_digit(s_[j])) ++j;
+      if (j == digits || j - digits > 2 || (braced && (j >= s_.size() || s_[j] != '}'))) throw Fail{};
+      std::string name = text + "_" + std::string(s_.substr(digits, j - digits));
+      pos_ = braced ? j + 1 : j;
+      Node n;
+      n.op = Op::Symbol;
+      n.name = std::move(name);
+      return add(std::move(n));
+    }
     int number = add_number_literal(text);
     // Mixed number: 2\frac{1}{4} = 9/4 (integer followed directly by a fraction of integer literals).
     bool integer_literal = !out_.at(number).is_decimal;

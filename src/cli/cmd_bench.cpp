@@ -9,7 +9,7 @@ void add_bench_command(CLI::App& app) {
   bench->require_subcommand(1);
   add_bench_tokenizer_command(*bench);
   add_pending_command(*bench, "model", "Prefill, decode and forward+backward of a decoder", 4);
-  add_pending_command(*bench, "reward", "Math verifications per second and latency", 5);
+  add_bench_reward(*bench);
   add_pending_command(*bench, "sampler", "Rollout prefill/decode tokens per second", 6);
   add_pending_command(*bench, "train", "One GRPO step split into sample / reward / train", 7);
 }

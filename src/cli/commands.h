@@ -18,5 +18,9 @@ void add_bench_command(CLI::App& app);
 // `zeroth tokenize` (cmd_tokenize.cpp) and `zeroth bench tokenizer` (bench_tokenizer.cpp).
 void add_tokenize_command(CLI::App& app);
 void add_bench_tokenizer_command(CLI::App& bench);
+// `zeroth reward --rules NAME|FILE`: JSONL in, JSONL with "rewards" and "reward" out (cmd_reward.cpp).
+void add_reward_command(CLI::App& app);
+// `zeroth bench reward`: math verifications per second and latency histogram (bench_reward.cpp).
+void add_bench_reward(CLI::App& bench);
 
 }  // namespace zeroth::cli

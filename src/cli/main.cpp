@@ -44,8 +44,8 @@ int main(int argc, char** argv) {
   cli::add_pending_command(app, "generate", "Sample completions for JSONL prompts", 6);
   cli::add_pending_command(app, "score", "Per-token log-probs of given completions (JSONL)", 4);
   cli::add_pending_command(app, "eval", "avg@k / pass@k of a model on a dataset", 8);
-  cli::add_pending_command(app, "reward", "Score completions with a reward rule set (JSONL)", 5);
   cli::add_tokenize_command(app);
+  cli::add_reward_command(app);
   cli::add_bench_command(app);
 
   app.parse_complete_callback([&] {

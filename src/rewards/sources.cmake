@@ -1,0 +1,19 @@
+set(ZEROTH_rewards_SOURCES
+  src/rewards/math/normalize.cpp
+  src/rewards/math/extract.cpp
+  src/rewards/math/parse.cpp
+  src/rewards/math/compare.cpp
+  src/rewards/registry.cpp
+  src/rewards/builtin.cpp
+  src/rewards/rule_set.cpp
+  src/rewards/verifiers/common.cpp
+  src/rewards/verifiers/math.cpp
+  src/rewards/verifiers/gsm8k.cpp
+  src/rewards/verifiers/countdown.cpp
+  src/rewards/verifiers/choice.cpp
+  src/rewards/verifiers/format.cpp
+  src/rewards/verifiers/length.cpp
+  src/rewards/verifiers/repetition.cpp
+  src/rewards/verifiers/language.cpp
+  src/rewards/verifiers/regex.cpp
+)

@@ -34,7 +34,10 @@ int main(int argc, char** argv) {
   app.name("zeroth");
   app.set_version_flag("--version", std::string("zeroth ") + ZEROTH_VERSION);
   std::string log_level;
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (default: $ZEROTH_LOG_LEVEL or info)");
+  // Checked as soon as it is parsed, so a bad level is reported even when the rest of the line is
+  // incomplete (CLI11 runs option callbacks before it checks required options).
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (default: $ZEROTH_LOG_LEVEL or info)")
+      ->each([](const std::string& level) { init_logging(level); });
   app.require_subcommand(1);
   app.fallthrough();
 

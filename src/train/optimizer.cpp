@@ -71,8 +71,8 @@ AdamW::AdamW(torch::nn::Module& module, const OptimizerOptions& options) : optio
     s.name = item.key();
     s.param = p;
     s.master = p.scalar_type() == torch::kFloat ? p : p.detach().to(torch::kFloat).clone();
-    s.exp_avg = torch::zeros_like(s.master, torch::MemoryFormat::Preserve);
-    s.exp_avg_sq = torch::zeros_like(s.master, torch::MemoryFormat::Preserve);
+    s.exp_avg = torch::zeros_like(s.master);
+    s.exp_avg_sq = torch::zeros_like(s.master);
     s.decay = options.decay_norms_and_biases || !is_norm_or_bias(s.name, p);
     slots_.push_back(std::move(s));
   }

@@ -17,7 +17,7 @@ double learning_rate_at(const OptimizerOptions& o, int64_t step, int64_t total_s
   if (o.lr_scheduler == LrSchedule::Constant) return o.lr;
   const double min_lr = o.min_lr_ratio * o.lr;
   const double p = std::min(1.0, static_cast<double>(step - W) / static_cast<double>(std::max<int64_t>(1, total_steps - W)));
-  if (o.lr_scheduler == LrSchedule::Cosine) return min_lr + (o.lr - min_lr) * 0.5 * (1.0 + std::cos(M_PI * p));
+  if (o.lr_scheduler == LrSchedule::Cosine) return min_lr + (o.lr - min_lr) * 0.5 * (1.0 + std::cos(std::acos(-1.0) * p));
   return o.lr - (o.lr - min_lr) * p;
 }
 

@@ -198,7 +198,7 @@ TEST_CASE("learning_rate_at: warmup then constant, cosine, linear by hand", "[tr
   REQUIRE(learning_rate_at(o, 5, 6) == Approx(1.0));
   o.lr_scheduler = LrSchedule::Cosine;  // p = (s - 2) / 4
   REQUIRE(learning_rate_at(o, 2, 6) == Approx(1.0));
-  REQUIRE(learning_rate_at(o, 3, 6) == Approx(0.5 * (1 + std::cos(M_PI / 4))));  // 0.8535534
+  REQUIRE(learning_rate_at(o, 3, 6) == Approx(0.5 * (1 + std::cos(std::acos(-1.0) / 4))));  // 0.8535534
   REQUIRE(learning_rate_at(o, 4, 6) == Approx(0.5));
   REQUIRE(learning_rate_at(o, 5, 6) == Approx(0.1464466));
   REQUIRE(learning_rate_at(o, 60, 6) == Approx(0.0).margin(1e-12));  // past the end: the floor

@@ -1,0 +1,5 @@
+set(ZEROTH_train_SOURCES
+  src/train/optimizer.cpp
+  src/train/schedule.cpp
+  src/train/train_state.cpp
+)

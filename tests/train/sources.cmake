@@ -1,0 +1,4 @@
+set(ZEROTH_TEST_train_SOURCES
+  train/test_optimizer.cpp
+  train/test_train_state.cpp
+)

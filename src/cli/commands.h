@@ -33,5 +33,8 @@ void add_generate_command(CLI::App& app);
 void add_bench_sampler_command(CLI::App& bench);
 // Peak resident memory of this process so far (VmHWM), in bytes; 0 where unknown.
 int64_t peak_rss_bytes();
+// `zeroth run RECIPE` and `zeroth eval` (cmd_run.cpp).
+void add_run_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 }  // namespace zeroth::cli

@@ -10,4 +10,5 @@ set(ZEROTH_cli_SOURCES
   src/cli/bench_model.cpp
   src/cli/cmd_generate.cpp
   src/cli/bench_sampler.cpp
+  src/cli/cmd_run.cpp
 )

@@ -47,7 +47,13 @@ Recipe build_recipe(const Json& json, const std::string& source) {
   recipe.settings.device = root.get_or<std::string>("device", "cpu");
   recipe.settings.dtype = root.get_or<std::string>("dtype", "fp32");
   recipe.settings.threads = root.get_or<int>("threads", 0);
-  parse_device(recipe.settings.device);
+  {
+    // Checked for form only: a recipe written for GPUs still validates (and dry-runs) on a CPU machine.
+    const std::string& d = recipe.settings.device;
+    const bool ok = d == "cpu" || d == "cuda" ||
+                    (d.rfind("cuda:", 0) == 0 && d.size() > 5 && d.find_first_not_of("0123456789", 5) == std::string::npos);
+    if (!ok) root.fail(cat("device: expected \"cpu\", \"cuda\" or \"cuda:N\", got ", quote(d)));
+  }
   parse_dtype(recipe.settings.dtype);
   if (!root.has("stages")) root.fail("missing \"stages\": a recipe lists its stages");
   root.mark_used("stages");
@@ -85,6 +91,12 @@ Recipe build_recipe(const Json& json, const std::string& source) {
     } catch (const Error& e) {
       errors.push_back(e.what());
       recipe.stages.push_back(nullptr);
+      if (s.json().is_object()) {  // still resolvable by name, so later stages do not report it again
+        const Json& j = s.json();
+        std::string name = j.contains("name") && j["name"].is_string() ? j["name"].get<std::string>()
+                           : j.contains("kind") && j["kind"].is_string() ? j["kind"].get<std::string>() : "";
+        if (!name.empty() && !names.count(name)) names[name] = i;
+      }
     }
   }
   // Resolve model references to earlier stages' outputs.
@@ -96,7 +108,8 @@ Recipe build_recipe(const Json& json, const std::string& source) {
       const std::string& ref = source->reference;
       if (ref == "${previous}") {
         int64_t j = static_cast<int64_t>(i) - 1;
-        while (j >= 0 && (!recipe.stages[j] || !recipe.stages[j]->produces_model())) --j;
+        while (j >= 0 && recipe.stages[j] && !recipe.stages[j]->produces_model()) --j;
+        if (j >= 0 && !recipe.stages[j]) continue;  // that stage has its own error already
         if (j < 0) {
           errors.push_back(cat(source->where, ": \"${previous}\" but no earlier stage writes a model"));
           continue;
@@ -105,8 +118,8 @@ Recipe build_recipe(const Json& json, const std::string& source) {
       } else {
         const std::string target = ref.substr(2, ref.size() - 3);
         auto it = names.find(target);
-        if (it == names.end() || it->second >= i || !recipe.stages[it->second] ||
-            !recipe.stages[it->second]->produces_model()) {
+        if (it != names.end() && it->second < i && !recipe.stages[it->second]) continue;  // reported already
+        if (it == names.end() || it->second >= i || !recipe.stages[it->second]->produces_model()) {
           errors.push_back(cat(source->where, ": ", ref, " names no earlier stage that writes a model"));
           continue;
         }

@@ -118,9 +118,7 @@ EvalSpec parse_eval_spec(const JsonReader& r, const DataSpec* stage_data, const 
   } else {
     r.fail("no eval data: give \"data\", or an \"eval_fraction\" in the stage's data for a held-out split");
   }
-  spec.rules = r.get_or<std::string>("rules", default_rules);
-  if (spec.rules.empty()) r.fail("rules: name the reward rule set that judges correctness");
-  rewards::RuleSet::load(spec.rules);  // exists and parses
+  spec.rules = parse_rules(r, "rules", default_rules);
   spec.limit = r.get_or<int64_t>("limit", 0);
   if (spec.limit < 0) r.fail("limit: expected >= 0");
   spec.options = train::EvalOptions::from_json(r);
@@ -166,6 +164,17 @@ std::vector<train::Sequence> make_sft_sequences(const std::vector<Json>& example
     out.push_back(std::move(s));
   }
   return out;
+}
+
+std::string parse_rules(const JsonReader& stage, const std::string& key, const std::string& fallback) {
+  std::string rules = fallback.empty() ? stage.get<std::string>(key) : stage.get_or<std::string>(key, fallback);
+  if (rules.empty()) stage.fail(cat(key, ": name the reward rule set that judges correctness"));
+  try {
+    rewards::RuleSet::load(rules);
+  } catch (const Error& e) {
+    throw Error(cat(stage.where(key), ": ", e.what()));
+  }
+  return rules;
 }
 
 int64_t response_eos(const model::TransformerImpl& model, const text::Tokenizer& tokenizer) {

@@ -81,6 +81,9 @@ train::PromptData load_eval_prompts(const EvalSpec& spec, const PromptSpec& prom
 std::vector<train::Sequence> make_sft_sequences(const std::vector<Json>& examples, const PromptSpec& prompt,
                                                 const text::Tokenizer& tokenizer, int64_t eos, const std::string& where);
 
+// The "rules" of a stage: loaded once to check it exists and parses; errors name the JSON path.
+std::string parse_rules(const JsonReader& stage, const std::string& key = "rules", const std::string& fallback = "");
+
 // The EOS id a response ends with: the model's first eos_token_id, else the tokenizer's.
 int64_t response_eos(const model::TransformerImpl& model, const text::Tokenizer& tokenizer);
 

@@ -33,8 +33,7 @@ class DistillStage : public Stage {
     dtype_ = stage_dtype(r, settings);
     data_ = parse_data_spec(r.at("data"));
     if (r.has("prompt")) prompt_ = parse_prompt_spec(r.at("prompt"));
-    rules_ = r.get<std::string>("rules");
-    rewards::RuleSet::load(rules_);
+    rules_ = parse_rules(r);
     if (r.has("traces")) {
       JsonReader t = r.at("traces");
       trace_path_ = t.get_or<std::string>("path", "");

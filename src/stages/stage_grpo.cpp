@@ -28,8 +28,7 @@ class GrpoStage : public Stage {
     dtype_ = stage_dtype(r, settings);
     data_ = parse_data_spec(r.at("data"));
     if (r.has("prompt")) prompt_ = parse_prompt_spec(r.at("prompt"));
-    rules_ = r.get<std::string>("rules");
-    rewards::RuleSet::load(rules_);
+    rules_ = parse_rules(r);
     options_ = train::GrpoOptions::from_json(r);
     if (r.has("eval")) {
       JsonReader e = r.at("eval");

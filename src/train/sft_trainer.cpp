@@ -35,7 +35,9 @@ SftOptions SftOptions::from_json(const JsonReader& r) {
   if (r.has("optimizer")) {
     // Unset keys keep the SFT defaults above: read the object over a copy of them.
     Json merged = Json{{"lr", o.optimizer.lr}, {"lr_scheduler", "cosine"}, {"warmup_ratio", o.optimizer.warmup_ratio}};
-    for (const auto& [k, v] : r.at("optimizer").json().items()) merged[k] = v;
+    const Json& given_json = r.at("optimizer").json();
+    if (given_json.is_object() && given_json.contains("warmup_steps")) merged.erase("warmup_ratio");
+    for (const auto& [k, v] : given_json.items()) merged[k] = v;
     JsonReader given = r.at("optimizer");
     for (const auto& k : given.keys()) given.mark_used(k);
     o.optimizer = OptimizerOptions::from_json(JsonReader::owning(merged, r.where("optimizer")));

@@ -43,7 +43,7 @@ TEST_CASE("recipe: --set overrides a stage key by name, nested keys, and top-lev
   REQUIRE(out["stages"][1]["optimizer"]["lr"].get<double>() == Approx(1e-5));
   REQUIRE(out["stages"][1]["rules"] == "gsm8k");  // not JSON: a plain string
   REQUIRE(out["seed"] == 3);
-  REQUIRE_THROWS_WITH(apply_overrides(r, {"grpo.steps=1"}, "r.json"), Catch::Contains("did you mean \"rl\""));
+  REQUIRE_THROWS_WITH(apply_overrides(r, {"rll.steps=1"}, "r.json"), Catch::Contains("did you mean \"rl\""));
   REQUIRE_THROWS_WITH(apply_overrides(r, {"steps"}, "r.json"), Catch::Contains("STAGE.KEY=VALUE"));
 }
 
@@ -67,7 +67,8 @@ TEST_CASE("recipe: every error of a bad recipe is reported at once, with the fil
     CHECK(m.find("3 errors") != std::string::npos);
     CHECK(m.find("stages[1]") != std::string::npos);
     CHECK(m.find("did you mean \"grpo\"") != std::string::npos);
-    CHECK(m.find("stages[2]: stepz: unknown key; did you mean \"steps\"") != std::string::npos);
+    CHECK(m.find("stages[2].stepz: unknown key; did you mean \"steps\"") != std::string::npos);
+    CHECK(m.find("stages[3].rules") != std::string::npos);
     CHECK(m.find("no_such_rules") != std::string::npos);
   }
   REQUIRE_FALSE(fs::exists(o.out));  // nothing ran

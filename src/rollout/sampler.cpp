@@ -105,6 +105,7 @@ RolloutResult Sampler::sample_groups(const std::vector<std::vector<int64_t>>& pr
     //    slot copies that cache; the first slot of a prompt gets a prefill.
     std::vector<int64_t> prefill_slots;
     std::map<int64_t, std::vector<int64_t>> copies;  // source slot -> new slots
+    std::vector<bool> copy_target(S, false);         // filled by a copy this round: not a source yet
     for (int64_t s = 0; s < S && !pending.empty(); ++s) {
       if (live[s]) continue;
       auto [p, g] = pending.front();
@@ -122,7 +123,7 @@ RolloutResult Sampler::sample_groups(const std::vector<std::vector<int64_t>>& pr
       history.reset_row(s, prompts[p]);
       int64_t source = -1;
       for (int64_t q = 0; q < S && prompts[p].size() > 1; ++q) {
-        if (live[q] && slots[q].prompt == p) {
+        if (live[q] && slots[q].prompt == p && !copy_target[q]) {
           source = q;
           break;
         }
@@ -131,6 +132,7 @@ RolloutResult Sampler::sample_groups(const std::vector<std::vector<int64_t>>& pr
         // Nothing to prefill: the only prompt token is the first decode input.
       } else if (source >= 0) {
         copies[source].push_back(s);
+        copy_target[s] = true;
       } else {
         prefill_slots.push_back(s);
       }

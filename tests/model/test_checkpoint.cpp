@@ -53,9 +53,8 @@ TEST_CASE("checkpoint: save -> load is bit-exact, single file and sharded, fp32 
     REQUIRE(fs::exists(sharded + "/model.safetensors.index.json"));
     REQUIRE_FALSE(fs::exists(sharded + "/model.safetensors"));
     std::set<std::string> files;
-    for (auto& [name, file] : load_json(sharded + "/model.safetensors.index.json")["weight_map"].items()) {
-      files.insert(file.get<std::string>());
-    }
+    const Json index = load_json(sharded + "/model.safetensors.index.json");
+    for (const auto& item : index["weight_map"].items()) files.insert(item.value().get<std::string>());
     REQUIRE(files.size() > 1);
     for (const auto& f : files) REQUIRE(fs::exists(sharded + "/" + f));
     require_same_weights(*m, *model::load_hf_model(sharded, torch::kFloat, torch::kCPU));

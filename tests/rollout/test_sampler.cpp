@@ -84,12 +84,14 @@ TEST_CASE("sampler: continuous batching gives the same completions as one at a t
   Sampler batched(*m, nullptr, {.num_slots = 5});
   auto together = batched.sample_groups(kPrompts, o);
   REQUIRE(together.stats.slot_occupancy > 0.5);
+  // One slot: every sample runs alone. (The same prompt list: a sample's random stream is derived
+  // from its prompt's index in the call and its sample index.)
   Sampler single(*m, nullptr, {.num_slots = 1});
+  auto alone = single.sample_groups(kPrompts, o);
   for (size_t p = 0; p < kPrompts.size(); ++p) {
-    auto alone = single.sample_groups({kPrompts[p]}, o);
     for (int64_t g = 0; g < o.num_generations; ++g) {
       INFO("prompt " << p << " sample " << g);
-      const auto& a = alone.completions[g];
+      const auto& a = alone.completions[p * o.num_generations + g];
       const auto& b = together.completions[p * o.num_generations + g];
       REQUIRE(b.prompt_index == static_cast<int64_t>(p));
       REQUIRE(b.sample_index == g);

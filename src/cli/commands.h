@@ -23,4 +23,7 @@ void add_reward_command(CLI::App& app);
 // `zeroth bench reward`: math verifications per second and latency histogram (bench_reward.cpp).
 void add_bench_reward(CLI::App& bench);
 
+// `zeroth report RUN_DIR`: writes RUN_DIR/report.html (cmd_report.cpp; the page: train/report.h).
+void add_report_command(CLI::App& app);
+
 }  // namespace zeroth::cli

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   cli::add_pending_command(app, "run", "Run every stage of a recipe (SFT, GRPO, distill, eval)", 8);
-  cli::add_pending_command(app, "report", "Write RUN_DIR/report.html with curves and samples", 10);
+  cli::add_report_command(app);
   cli::add_pending_command(app, "init-model", "Random-init a model in Hugging Face layout", 4);
   cli::add_pending_command(app, "generate", "Sample completions for JSONL prompts", 6);
   cli::add_pending_command(app, "score", "Per-token log-probs of given completions (JSONL)", 4);

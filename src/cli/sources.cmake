@@ -5,4 +5,5 @@ set(ZEROTH_cli_SOURCES
   src/cli/bench_tokenizer.cpp
   src/cli/cmd_reward.cpp
   src/cli/bench_reward.cpp
+  src/cli/cmd_report.cpp
 )

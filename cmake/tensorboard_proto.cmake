@@ -1,0 +1,19 @@
+# TensorBoard event messages (src/train/proto/tensorboard_event.proto), compiled by Debian's protoc
+# into the static library zeroth_tensorboard_proto (libprotobuf-lite). Its own target keeps the
+# generated code out of the torch PCH and the -Wall of zeroth's sources. Include the header as
+# "tensorboard_event.pb.h"; only src/train/tensorboard.cpp and its tests need it.
+find_package(Protobuf REQUIRED)
+if(NOT TARGET protobuf::protoc)
+  message(FATAL_ERROR "protoc not found: install Debian's protobuf-compiler (scripts/setup.sh does)")
+endif()
+set(ZEROTH_PROTO_OUT_DIR "${CMAKE_CURRENT_BINARY_DIR}/proto")
+file(MAKE_DIRECTORY "${ZEROTH_PROTO_OUT_DIR}")
+add_library(zeroth_tensorboard_proto STATIC src/train/proto/tensorboard_event.proto)
+protobuf_generate(TARGET zeroth_tensorboard_proto LANGUAGE cpp APPEND_PATH PROTOC_OUT_DIR "${ZEROTH_PROTO_OUT_DIR}")
+target_include_directories(zeroth_tensorboard_proto PUBLIC "${ZEROTH_PROTO_OUT_DIR}")
+set_target_properties(zeroth_tensorboard_proto PROPERTIES POSITION_INDEPENDENT_CODE ON)
+if(TARGET protobuf::libprotobuf-lite)
+  target_link_libraries(zeroth_tensorboard_proto PUBLIC protobuf::libprotobuf-lite)
+else()
+  target_link_libraries(zeroth_tensorboard_proto PUBLIC protobuf::libprotobuf)
+endif()

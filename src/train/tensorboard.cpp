@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -187,6 +188,53 @@ void TensorBoardWriter::add_text(const std::string& tag, int64_t step, const std
   tensor->mutable_tensor_shape()->add_dim()->set_size(1);
   tensor->add_string_val(text);
   write_event(event.SerializeAsString());
+}
+
+namespace {
+
+std::string markdown_text(const Json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// A fence longer than any run of backticks in `text`, so the block cannot be closed early.
+std::string fence_for(const std::string& text) {
+  size_t longest = 0, run = 0;
+  for (char c : text) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  return std::string(std::max<size_t>(3, longest + 1), '`');
+}
+
+}  // namespace
+
+std::string format_samples_markdown(const std::vector<Json>& samples) {
+  std::string out;
+  std::string last_prompt;
+  bool first = true;
+  size_t index = 0;
+  for (const Json& s : samples) {
+    std::string prompt = s.contains("prompt") ? markdown_text(s["prompt"]) : "";
+    if (first || prompt != last_prompt) {
+      std::string fence = fence_for(prompt);
+      out += cat(first ? "" : "\n", "### prompt\n\n", fence, "\n", prompt, "\n", fence, "\n\n");
+      if (s.contains("answer")) out += "gold answer: `" + markdown_text(s["answer"]) + "`\n\n";
+      last_prompt = prompt;
+      first = false;
+      index = 0;
+    }
+    std::string figures = cat("**completion ", index++, "**");
+    if (s.contains("reward")) figures += " · reward " + markdown_text(s["reward"]);
+    if (s.contains("advantage")) figures += " · advantage " + markdown_text(s["advantage"]);
+    if (s.contains("rewards") && s["rewards"].is_object())
+      for (auto it = s["rewards"].begin(); it != s["rewards"].end(); ++it)
+        figures += " · " + it.key() + " " + markdown_text(it.value());
+    std::string completion = s.contains("completion") ? markdown_text(s["completion"]) : "";
+    std::string fence = fence_for(completion);
+    out += figures + "\n\n" + fence + "\n" + completion + "\n" + fence + "\n\n";
+  }
+  return out;
 }
 
 void TensorBoardWriter::flush() {

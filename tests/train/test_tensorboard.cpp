@@ -162,3 +162,18 @@ TEST_CASE("TensorBoardWriter: scalar events carry the wire bytes TensorBoard exp
   CHECK(records[1].find(std::string("\x10\x07", 2)) != std::string::npos);  // step = 7 (field 2, varint)
   CHECK(static_cast<unsigned char>(records[1][0]) == 0x09);                  // wall_time: field 1, fixed64
 }
+
+TEST_CASE("format_samples_markdown: prompt once per group, figures, fenced completions", "[train][tensorboard]") {
+  std::vector<Json> samples = {
+      Json::parse(R"({"step": 2, "prompt": "2+2?", "completion": "<think>4</think><answer>4</answer>",
+                      "rewards": {"accuracy": 1.0}, "reward": 1.0, "advantage": 0.5, "answer": "4"})"),
+      Json::parse(R"({"step": 2, "prompt": "2+2?", "completion": "use ``` fences", "reward": 0, "answer": "4"})"),
+      Json::parse(R"({"step": 2, "prompt": "3+3?", "completion": "6", "answer": 6})")};
+  std::string md = format_samples_markdown(samples);
+  CHECK(md ==
+        "### prompt\n\n```\n2+2?\n```\n\ngold answer: `4`\n\n"
+        "**completion 0** · reward 1.0 · advantage 0.5 · accuracy 1.0\n\n```\n<think>4</think><answer>4</answer>\n```\n\n"
+        "**completion 1** · reward 0\n\n````\nuse ``` fences\n````\n\n"
+        "\n### prompt\n\n```\n3+3?\n```\n\ngold answer: `6`\n\n"
+        "**completion 0**\n\n```\n6\n```\n\n");
+}

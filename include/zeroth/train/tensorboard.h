@@ -63,6 +63,11 @@ class TensorBoardWriter {
   std::mutex mutex_;
 };
 
+// samples.jsonl objects of one step ({"prompt", "completion", "rewards", "reward", "advantage",
+// "answer"}) as Markdown for add_text: per prompt a heading and the gold answer, per completion a
+// line of figures and the completion in a fenced block (so <think>/<answer> tags show literally).
+std::string format_samples_markdown(const std::vector<Json>& samples);
+
 // events.out.tfevents.<unix_seconds>.<hostname>, the name TensorBoard globs for.
 std::string tensorboard_file_name(int64_t unix_seconds, const std::string& hostname);
 

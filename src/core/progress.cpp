@@ -86,6 +86,8 @@ static double steady_seconds() {
 }
 
 static void default_sink(const std::string& line, bool live) {
+  // The log level governs both forms: --log-level warn, and ranks above 0, print no progress.
+  if (!spdlog::default_logger_raw()->should_log(spdlog::level::info)) return;
   if (live) {
     // \r returns to column 0, \x1b[K clears what a longer previous line left.
     std::fprintf(stderr, "\r%s\x1b[K", line.c_str());

@@ -5,6 +5,7 @@
 #include "zeroth/train/report.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -50,6 +51,7 @@ JsonlLines read_jsonl_lines(const std::string& path) {
       throw Error(cat(path, ":line ", line_number, ": expected a JSON object, got ", json_type_name(value)));
     }
     out.lines.push_back(std::move(value));
+    out.line_numbers.push_back(line_number);
   }
   return out;
 }
@@ -74,8 +76,7 @@ void load_stage_files(const fs::path& dir, StageRun& stage) {
     for (size_t i = 0; i < m.lines.size(); ++i) {
       const Json& line = m.lines[i];
       if (!line.contains("step") || !line["step"].is_number()) {
-        // Blank lines are skipped, so this counts objects; good enough to find the line in a viewer.
-        throw Error(cat(metrics.string(), ": object ", i + 1, ": expected a numeric \"step\" (metrics.jsonl lines are "
+        throw Error(cat(metrics.string(), ":line ", m.line_numbers[i], ": expected a numeric \"step\" (metrics.jsonl lines are "
                         "{\"step\": N, \"<figure>\": value, ...})"));
       }
     }

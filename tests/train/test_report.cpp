@@ -151,6 +151,7 @@ TEST_CASE("read_jsonl_lines: a half-written last line is dropped, other bad line
   write_file_atomic(path, "{\"step\": 0}\n\n{\"step\": 1}\n{\"step\": 2, \"lo");
   JsonlLines r = read_jsonl_lines(path);
   CHECK(r.lines.size() == 2);
+  CHECK(r.line_numbers == std::vector<size_t>{1, 3});
   CHECK(r.partial_tail);
   write_file_atomic(path, "{\"step\": 0}\n{\"step\": 1}");  // complete object, no newline yet: kept
   r = read_jsonl_lines(path);
@@ -193,7 +194,7 @@ TEST_CASE("load_run: stages from summary.json and from folders, clear errors", "
   REQUIRE_THROWS_WITH(load_run(dir.path()), Catch::Contains("expected a stage folder name"));
   write_file_atomic(dir.file("summary.json"), R"({"stages": []})");
   append(dir.file("sft/metrics.jsonl"), "{\"loss\": 1.0}\n");
-  REQUIRE_THROWS_WITH(load_run(dir.path()), Catch::Contains("sft/metrics.jsonl: object 6: expected a numeric \"step\"") &&
+  REQUIRE_THROWS_WITH(load_run(dir.path()), Catch::Contains("sft/metrics.jsonl:line 6: expected a numeric \"step\"") &&
                                                 Catch::Contains("while reading stage \"sft\""));
 }
 

@@ -23,6 +23,7 @@ namespace zeroth::train {
 // bad line is an Error naming "path:line N" and what was expected (a JSON object).
 struct JsonlLines {
   std::vector<Json> lines;
+  std::vector<size_t> line_numbers;  // 1-based line of each object in the file (blank lines skipped)
   bool partial_tail = false;
 };
 JsonlLines read_jsonl_lines(const std::string& path);

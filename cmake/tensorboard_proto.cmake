@@ -1,7 +1,8 @@
 # TensorBoard event messages (src/train/proto/tensorboard_event.proto), compiled by Debian's protoc
 # into the static library zeroth_tensorboard_proto (libprotobuf-lite). Its own target keeps the
 # generated code out of the torch PCH and the -Wall of zeroth's sources. Include the header as
-# "tensorboard_event.pb.h"; only src/train/tensorboard.cpp and its tests need it.
+# "tensorboard_event.pb.h"; only src/train/tensorboard.cpp and its test see it (source-level
+# include directory), so the other sources' flags, and their compiled objects, stay as they are.
 find_package(Protobuf REQUIRED)
 if(NOT TARGET protobuf::protoc)
   message(FATAL_ERROR "protoc not found: install Debian's protobuf-compiler (scripts/setup.sh does)")
@@ -17,3 +18,4 @@ if(TARGET protobuf::libprotobuf-lite)
 else()
   target_link_libraries(zeroth_tensorboard_proto PUBLIC protobuf::libprotobuf)
 endif()
+set_source_files_properties(src/train/tensorboard.cpp PROPERTIES INCLUDE_DIRECTORIES "${ZEROTH_PROTO_OUT_DIR}")

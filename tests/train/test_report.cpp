@@ -260,7 +260,7 @@ TEST_CASE("render_report_html: max_samples keeps the most recent samples", "[tra
   CHECK(count(html, "<details class=\"sample-step\" open>") == 1);  // the latest
 }
 
-TEST_CASE("zeroth report writes RUN_DIR/report.html; bad run dirs are clear errors", "[train][report][cli]") {
+TEST_CASE("zeroth report writes RUN_DIR/report.html and names what is wrong with a bad run dir", "[train][report][cli]") {
   TempDir dir;
   make_run(dir.path());
   auto ok = run_command(zeroth_binary() + " report " + dir.path());

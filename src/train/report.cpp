@@ -271,6 +271,32 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return ticks;
 }
 
+std::vector<std::pair<double, std::optional<double>>> decimate_min_max(
+    const std::vector<std::pair<double, std::optional<double>>>& points, size_t buckets) {
+  if (buckets == 0 || points.size() <= 2 * buckets) return points;
+  std::vector<std::pair<double, std::optional<double>>> out;
+  out.reserve(2 * buckets + 2);
+  for (size_t b = 0; b < buckets; ++b) {
+    size_t begin = points.size() * b / buckets, end = points.size() * (b + 1) / buckets;
+    size_t lo = end, hi = end, gap = end;
+    for (size_t i = begin; i < end; ++i) {
+      const auto& v = points[i].second;
+      if (!v || !std::isfinite(*v)) {
+        if (gap == end) gap = i;
+        continue;
+      }
+      if (lo == end || *v < *points[lo].second) lo = i;
+      if (hi == end || *v > *points[hi].second) hi = i;
+    }
+    std::vector<size_t> keep;
+    for (size_t i : {gap, lo, hi})
+      if (i != end && std::find(keep.begin(), keep.end(), i) == keep.end()) keep.push_back(i);
+    std::sort(keep.begin(), keep.end());
+    for (size_t i : keep) out.push_back(points[i]);
+  }
+  return out;
+}
+
 std::string render_line_chart_svg(const std::string& title, const std::vector<ChartSeries>& series) {
   const double width = 460, height = 250, left = 58, right = 14, top = 12, bottom = 30;
   double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
@@ -326,7 +352,7 @@ std::string render_line_chart_svg(const std::string& title, const std::vector<Ch
   for (size_t i = 0; i < series.size(); ++i) {
     std::string d;
     bool pen_down = false;
-    for (const auto& [x, y] : series[i].points) {
+    for (const auto& [x, y] : decimate_min_max(series[i].points, 1000)) {
       if (!y || !std::isfinite(*y)) {
         pen_down = false;
         continue;

@@ -145,6 +145,33 @@ TEST_CASE("render_line_chart_svg: coordinates by hand, gaps start a new subpath"
   CHECK(svg.find("kl <b>3</b>") != std::string::npos);
 }
 
+TEST_CASE("decimate_min_max: keeps each bucket's extremes and first gap, in step order", "[train][report]") {
+  std::vector<std::pair<double, std::optional<double>>> points;
+  for (int i = 0; i < 12; ++i) points.emplace_back(i, i % 4 == 1 ? 10.0 * i : static_cast<double>(i));
+  // 12 points, 3 buckets of 4: [0 10 2 3] [4 50 6 7] [8 90 10 11] (spikes at 1, 5, 9).
+  CHECK(decimate_min_max(points, 6) == points);  // 12 <= 2 * 6: unchanged
+  auto d = decimate_min_max(points, 3);
+  REQUIRE(d.size() == 6);
+  CHECK(d[0] == std::make_pair(0.0, std::optional<double>(0.0)));
+  CHECK(d[1] == std::make_pair(1.0, std::optional<double>(10.0)));
+  CHECK(d[2] == std::make_pair(4.0, std::optional<double>(4.0)));
+  CHECK(d[3] == std::make_pair(5.0, std::optional<double>(50.0)));
+  CHECK(d[4] == std::make_pair(8.0, std::optional<double>(8.0)));
+  CHECK(d[5] == std::make_pair(9.0, std::optional<double>(90.0)));
+  points[6].second = std::nullopt;  // a gap in the second bucket survives, at its place
+  d = decimate_min_max(points, 3);
+  REQUIRE(d.size() == 7);
+  CHECK(d[2].first == 4.0);
+  CHECK(d[3].first == 5.0);
+  CHECK(d[4] == std::make_pair(6.0, std::optional<double>()));
+  // A long series draws with about 2000 points, not 100000.
+  std::vector<std::pair<double, std::optional<double>>> many;
+  for (int i = 0; i < 100000; ++i) many.emplace_back(i, std::sin(i * 0.01));
+  std::string svg = render_line_chart_svg("long", {ChartSeries{"sin", many}});
+  CHECK(count(svg, "L") <= 2000);
+  CHECK(count(svg, "L") >= 1900);
+}
+
 TEST_CASE("read_jsonl_lines: a half-written last line is dropped, other bad lines are errors", "[train][report]") {
   TempDir dir;
   std::string path = dir.file("m.jsonl");

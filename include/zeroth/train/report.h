@@ -75,6 +75,12 @@ struct ChartSeries {
 // One line chart as an <svg class="chart">, each series a <path class="series"> (a gap starts a
 // new subpath), with axes, ticks and a legend.
 std::string render_line_chart_svg(const std::string& title, const std::vector<ChartSeries>& series);
+// At most about 2 * buckets points with the same look: points are split into `buckets` runs of
+// equal count, and each run keeps its first gap (if any) and its lowest and highest value, in step
+// order, so spikes survive. Series of at most 2 * buckets points are returned as they are.
+// render_line_chart_svg draws each series through this with 1000 buckets.
+std::vector<std::pair<double, std::optional<double>>> decimate_min_max(
+    const std::vector<std::pair<double, std::optional<double>>>& points, size_t buckets);
 // "Nice" axis ticks covering [lo, hi]: steps of 1, 2 or 5 times a power of ten, about `target`.
 std::vector<double> nice_ticks(double lo, double hi, int target = 5);
 

@@ -28,6 +28,11 @@ size_t count(const std::string& text, const std::string& needle) {
   return n;
 }
 
+// (step, value) == (x, y); a bool, because Catch cannot print std::optional here.
+bool is_point(const std::pair<double, std::optional<double>>& p, double x, double y) {
+  return p.first == x && p.second.has_value() && *p.second == y;
+}
+
 void append(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream(path, std::ios::app) << text;
@@ -149,21 +154,23 @@ TEST_CASE("decimate_min_max: keeps each bucket's extremes and first gap, in step
   std::vector<std::pair<double, std::optional<double>>> points;
   for (int i = 0; i < 12; ++i) points.emplace_back(i, i % 4 == 1 ? 10.0 * i : static_cast<double>(i));
   // 12 points, 3 buckets of 4: [0 10 2 3] [4 50 6 7] [8 90 10 11] (spikes at 1, 5, 9).
-  CHECK(decimate_min_max(points, 6) == points);  // 12 <= 2 * 6: unchanged
+  bool unchanged = decimate_min_max(points, 6) == points;  // 12 <= 2 * 6
+  CHECK(unchanged);
   auto d = decimate_min_max(points, 3);
   REQUIRE(d.size() == 6);
-  CHECK(d[0] == std::make_pair(0.0, std::optional<double>(0.0)));
-  CHECK(d[1] == std::make_pair(1.0, std::optional<double>(10.0)));
-  CHECK(d[2] == std::make_pair(4.0, std::optional<double>(4.0)));
-  CHECK(d[3] == std::make_pair(5.0, std::optional<double>(50.0)));
-  CHECK(d[4] == std::make_pair(8.0, std::optional<double>(8.0)));
-  CHECK(d[5] == std::make_pair(9.0, std::optional<double>(90.0)));
+  CHECK(is_point(d[0], 0.0, 0.0));
+  CHECK(is_point(d[1], 1.0, 10.0));
+  CHECK(is_point(d[2], 4.0, 4.0));
+  CHECK(is_point(d[3], 5.0, 50.0));
+  CHECK(is_point(d[4], 8.0, 8.0));
+  CHECK(is_point(d[5], 9.0, 90.0));
   points[6].second = std::nullopt;  // a gap in the second bucket survives, at its place
   d = decimate_min_max(points, 3);
   REQUIRE(d.size() == 7);
   CHECK(d[2].first == 4.0);
   CHECK(d[3].first == 5.0);
-  CHECK(d[4] == std::make_pair(6.0, std::optional<double>()));
+  CHECK(d[4].first == 6.0);
+  CHECK_FALSE(d[4].second.has_value());
   // A long series draws with about 2000 points, not 100000.
   std::vector<std::pair<double, std::optional<double>>> many;
   for (int i = 0; i < 100000; ++i) many.emplace_back(i, std::sin(i * 0.01));
@@ -270,6 +277,22 @@ TEST_CASE("render_report_html: charts per figure group, eval table, escaped samp
   CHECK(html.find("gold answer: <code>8</code>") != std::string::npos);
   // Exactly one script: the page's own check.
   CHECK(count(html, "<script>") == 1);
+}
+
+TEST_CASE("render_report_html: a failed stage shows its error, escaped; a stage with no files yet", "[train][report]") {
+  TempDir dir;
+  write_file_atomic(dir.file("summary.json"), R"({"stages": [
+    {"name": "sft", "kind": "sft", "status": "failed", "seconds": 3, "error": "data/x.jsonl: line 3: expected <text>"},
+    {"name": "grpo", "kind": "grpo", "status": "pending"}]})");
+  RunData run = load_run(dir.path());  // no stage folder exists yet: summary.json alone is a run
+  REQUIRE(run.stages.size() == 2);
+  std::string html = render_report_html(run, {}, "now");
+  CHECK(html.find("<span class=\"badge failed\">failed</span> <span class=\"error\">data/x.jsonl: line 3: expected "
+                  "&lt;text&gt;</span>") != std::string::npos);
+  CHECK(html.find("<span class=\"badge running\">pending</span>") != std::string::npos);
+  CHECK(count(html, "No metrics yet.") == 2);
+  CHECK(html.find("No stage has an evaluation yet") != std::string::npos);
+  CHECK(count(html, "<svg class=\"chart\"") == 0);
 }
 
 TEST_CASE("render_report_html: max_samples keeps the most recent samples", "[train][report]") {

@@ -18,6 +18,7 @@
 
 #include "zeroth/core/error.h"
 #include "zeroth/core/fs.h"
+#include "zeroth/train/tensorboard.h"
 
 namespace zeroth::train {
 
@@ -689,6 +690,35 @@ std::string render_report_html(const RunData& run, const ReportOptions& options,
   out << "<p id=\"report-status\" data-status=\"pending\">charts not checked (scripts disabled?)</p>\n";
   out << "</main><script>" << kScript << "</script></body></html>\n";
   return out.str();
+}
+
+size_t export_tensorboard(const RunData& run, const std::string& out_dir) {
+  size_t written = 0;
+  for (const StageRun& stage : run.stages) {
+    if (stage.metrics.empty() && stage.samples.empty()) continue;
+    fs::path dir = fs::path(out_dir) / stage.name;
+    if (fs::is_directory(dir)) {
+      for (const auto& entry : fs::directory_iterator(dir))
+        if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) fs::remove(entry.path());
+    }
+    TensorBoardWriter writer(dir.string());
+    for (const Json& line : stage.metrics) writer.add_scalars(line["step"].get<int64_t>(), line);
+    // Samples come grouped by step in file order; one text event per step.
+    std::vector<Json> group;
+    auto flush_group = [&] {
+      if (group.empty()) return;
+      const Json& step = group.front()["step"];
+      writer.add_text("samples", step.is_number() ? step.get<int64_t>() : 0, format_samples_markdown(group));
+      group.clear();
+    };
+    for (const Json& s : stage.samples) {
+      if (!group.empty() && s.value("step", Json()) != group.front().value("step", Json())) flush_group();
+      group.push_back(s);
+    }
+    flush_group();
+    ++written;
+  }
+  return written;
 }
 
 std::string write_run_report(const std::string& run_dir, const ReportOptions& options) {

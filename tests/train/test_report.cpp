@@ -13,6 +13,7 @@
 #include "zeroth/core/error.h"
 #include "zeroth/core/fs.h"
 #include "zeroth/train/report.h"
+#include "zeroth/train/tensorboard.h"
 
 using namespace zeroth;
 using namespace zeroth::train;
@@ -319,6 +320,11 @@ TEST_CASE("zeroth report writes RUN_DIR/report.html and names what is wrong with
   std::string html = read_file(dir.file("report.html"));
   CHECK(count(html, "<svg class=\"chart\"") == 12);
   CHECK(ok.out.empty());  // stdout stays clean
+  CHECK_FALSE(std::filesystem::exists(dir.file("tensorboard")));
+  auto tb = run_command(zeroth_binary() + " report --tensorboard " + dir.path());
+  REQUIRE(tb.exit_code == 0);
+  CHECK(std::filesystem::is_directory(dir.file("tensorboard/grpo")));
+  CHECK(std::filesystem::is_directory(dir.file("tensorboard/sft")));
 
   auto missing = run_command(zeroth_binary() + " report " + dir.file("missing"));
   CHECK(missing.exit_code == 1);
@@ -330,4 +336,29 @@ TEST_CASE("zeroth report writes RUN_DIR/report.html and names what is wrong with
   auto bad = run_command(zeroth_binary() + " report " + dir.path());
   CHECK(bad.exit_code == 1);
   CHECK(bad.err.find("grpo/metrics.jsonl:line 5") != std::string::npos);
+}
+
+TEST_CASE("export_tensorboard: one event file per stage, scalars at their steps, samples as text", "[train][report]") {
+  TempDir dir;
+  make_run(dir.path());
+  RunData run = load_run(dir.path());
+  std::string out = dir.file("tensorboard");
+  for (int round = 0; round < 2; ++round) {  // a second export replaces the first
+    REQUIRE(export_tensorboard(run, out) == 2);
+    for (const char* stage : {"sft", "grpo"}) {
+      size_t files = 0;
+      for (const auto& e : std::filesystem::directory_iterator(out + "/" + stage)) files += e.is_regular_file();
+      CHECK(files == 1);
+    }
+  }
+  std::string grpo_file;
+  for (const auto& e : std::filesystem::directory_iterator(out + "/grpo")) grpo_file = e.path().string();
+  auto records = read_tfrecords(grpo_file);
+  // file_version, 4 metrics lines, 1 text event for the samples of step 3.
+  REQUIRE(records.size() == 6);
+  CHECK(records[1].find("reward/accuracy_mean") != std::string::npos);
+  CHECK(records[3].find("my_custom_figure") != std::string::npos);
+  CHECK(records[3].find("kl") == std::string::npos);  // null at step 2: no scalar
+  CHECK(records[5].find("samples") != std::string::npos);
+  CHECK(records[5].find("<think>3+5=8</think>") != std::string::npos);
 }

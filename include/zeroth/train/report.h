@@ -62,6 +62,13 @@ std::string render_report_html(const RunData& run, const ReportOptions& options 
 // load_run + render + write RUN_DIR/report.html atomically; returns the path written.
 std::string write_run_report(const std::string& run_dir, const ReportOptions& options = {});
 
+// TensorBoard view of a run from its files, for runs whose stages wrote no event files (or to
+// rebuild them): for each stage, out_dir/<stage>/events.out.tfevents.* with every metrics.jsonl
+// figure as a scalar at its step and each step's samples.jsonl lines as one text sample
+// ("samples", Markdown). Earlier event files in out_dir/<stage>/ are removed first, so running it
+// again does not double the curves. Returns the number of event files written.
+size_t export_tensorboard(const RunData& run, const std::string& out_dir);
+
 // Building blocks, public for tests.
 std::string html_escape(const std::string& text);
 // HTML-escapes `text` and wraps <think>…</think> and <answer>…</answer> (and their tags) in

@@ -19,24 +19,6 @@
 namespace zeroth::cli {
 namespace {
 
-// Qwen2.5-0.5B's shape (hidden 896, 24 layers, 14/2 heads, intermediate 4864, vocab 151,936).
-Json qwen25_05b_config() {
-  return Json{{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"vocab_size", 151936},
-              {"hidden_size", 896}, {"intermediate_size", 4864}, {"num_hidden_layers", 24},
-              {"num_attention_heads", 14}, {"num_key_value_heads", 2}, {"rms_norm_eps", 1e-6},
-              {"rope_theta", 1000000.0}, {"max_position_embeddings", 32768}, {"tie_word_embeddings", true},
-              {"eos_token_id", 151643}, {"torch_dtype", "bfloat16"}};
-}
-
-int64_t peak_rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  return 0;
-}
-
 struct BenchSamplerArgs {
   std::string config, model, dtype = "bf16", device = "cpu";
   int64_t prompt_len = 256, new_tokens = 32, group = 16, prompts = 1, threads = 0;
@@ -78,7 +60,7 @@ void run_bench_sampler(const BenchSamplerArgs& a) {
     m = model::load_hf_model(a.model, dtype, device);
     source = a.model;
   } else {
-    Json cfg_json = a.config.empty() ? qwen25_05b_config() : load_json(a.config);
+    Json cfg_json = a.config.empty() ? model::qwen25_05b_config_json() : load_json(a.config);
     auto cfg = model::parse_model_config(JsonReader(cfg_json, a.config.empty() ? "qwen2.5-0.5b shape" : a.config));
     torch::manual_seed(a.seed);
     m = model::Transformer(cfg);

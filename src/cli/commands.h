@@ -23,6 +23,16 @@ void add_reward_command(CLI::App& app);
 // `zeroth bench reward`: math verifications per second and latency histogram (bench_reward.cpp).
 void add_bench_reward(CLI::App& bench);
 
+// `zeroth init-model` (cmd_init_model.cpp), `zeroth score` (cmd_score.cpp), `zeroth bench model`
+// (bench_model.cpp).
+void add_init_model_command(CLI::App& app);
+void add_score_command(CLI::App& app);
+void add_bench_model_command(CLI::App& bench);
+// `zeroth generate` (cmd_generate.cpp) and `zeroth bench sampler` (bench_sampler.cpp).
+void add_generate_command(CLI::App& app);
+void add_bench_sampler_command(CLI::App& bench);
+// Peak resident memory of this process so far (VmHWM), in bytes; 0 where unknown.
+int64_t peak_rss_bytes();
 // `zeroth report RUN_DIR`: writes RUN_DIR/report.html (cmd_report.cpp; the page: train/report.h).
 void add_report_command(CLI::App& app);
 

@@ -34,15 +34,18 @@ int main(int argc, char** argv) {
   app.name("zeroth");
   app.set_version_flag("--version", std::string("zeroth ") + ZEROTH_VERSION);
   std::string log_level;
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (default: $ZEROTH_LOG_LEVEL or info)");
+  // Checked as soon as it is parsed, so a bad level is reported even when the rest of the line is
+  // incomplete (CLI11 runs option callbacks before it checks required options).
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (default: $ZEROTH_LOG_LEVEL or info)")
+      ->each([](const std::string& level) { init_logging(level); });
   app.require_subcommand(1);
   app.fallthrough();
 
   cli::add_pending_command(app, "run", "Run every stage of a recipe (SFT, GRPO, distill, eval)", 8);
   cli::add_report_command(app);
-  cli::add_pending_command(app, "init-model", "Random-init a model in Hugging Face layout", 4);
-  cli::add_pending_command(app, "generate", "Sample completions for JSONL prompts", 6);
-  cli::add_pending_command(app, "score", "Per-token log-probs of given completions (JSONL)", 4);
+  cli::add_init_model_command(app);
+  cli::add_generate_command(app);
+  cli::add_score_command(app);
   cli::add_pending_command(app, "eval", "avg@k / pass@k of a model on a dataset", 8);
   cli::add_tokenize_command(app);
   cli::add_reward_command(app);

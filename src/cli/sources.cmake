@@ -5,5 +5,10 @@ set(ZEROTH_cli_SOURCES
   src/cli/bench_tokenizer.cpp
   src/cli/cmd_reward.cpp
   src/cli/bench_reward.cpp
+  src/cli/cmd_init_model.cpp
+  src/cli/cmd_score.cpp
+  src/cli/bench_model.cpp
+  src/cli/cmd_generate.cpp
+  src/cli/bench_sampler.cpp
   src/cli/cmd_report.cpp
 )

@@ -1,4 +1,6 @@
 set(ZEROTH_TEST_train_SOURCES
+  train/test_optimizer.cpp
+  train/test_train_state.cpp
   train/test_tensorboard.cpp
   train/test_report.cpp
 )

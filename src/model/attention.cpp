@@ -1,0 +1,68 @@
+// Grouped-query attention: projections, q/k norm (Qwen3), rotary, KV-cache writes, SDPA.
+// Shapes: B rows, T new tokens, S keys, H/K query/kv heads, D head dim, C hidden.
+#include "zeroth/model/attention.h"
+
+#include <torch/torch.h>
+
+#include "core/torch_compat.h"
+
+namespace zeroth::model {
+
+AttentionImpl::AttentionImpl(const ModelConfig& cfg, const torch::TensorOptions& options)
+    : num_heads_(cfg.num_attention_heads), num_kv_heads_(cfg.num_key_value_heads), head_dim_(cfg.head_dim) {
+  const int64_t C = cfg.hidden_size;
+  q_proj = register_module("q_proj", Linear(C, num_heads_ * head_dim_, cfg.attention_bias, options));
+  k_proj = register_module("k_proj", Linear(C, num_kv_heads_ * head_dim_, cfg.attention_bias, options));
+  v_proj = register_module("v_proj", Linear(C, num_kv_heads_ * head_dim_, cfg.attention_bias, options));
+  o_proj = register_module("o_proj", Linear(num_heads_ * head_dim_, C, cfg.o_proj_bias, options));
+  if (cfg.qk_norm) {
+    q_norm = register_module("q_norm", RMSNorm(head_dim_, cfg.rms_norm_eps, options));
+    k_norm = register_module("k_norm", RMSNorm(head_dim_, cfg.rms_norm_eps, options));
+  }
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInputs& in, int64_t layer) {
+  TORCH_CHECK(x.dim() == 3, "attention expects [B, T, C], got ", x.sizes());
+  const int64_t B = x.size(0), T = x.size(1);
+  auto q = q_proj(x).view({B, T, num_heads_, head_dim_});     // [B, T, H, D]
+  auto k = k_proj(x).view({B, T, num_kv_heads_, head_dim_});  // [B, T, K, D]
+  auto v = v_proj(x).view({B, T, num_kv_heads_, head_dim_});
+  if (q_norm) {
+    q = q_norm(q);
+    k = k_norm(k);
+  }
+  q = apply_rotary(q.transpose(1, 2), in.cos, in.sin);  // [B, H, T, D]
+  k = apply_rotary(k.transpose(1, 2), in.cos, in.sin);  // [B, K, T, D]
+  v = v.transpose(1, 2);                                // [B, K, T, D]
+
+  torch::Tensor out;
+  if (in.cache == nullptr) {
+    out = compat::scaled_dot_product_attention(q, k, v, in.mask, in.mask.defined() ? false : in.causal);
+  } else {
+    auto& cache_k = in.cache->keys(layer);    // [slots, K, T_max, D]
+    auto& cache_v = in.cache->values(layer);
+    {
+      torch::NoGradGuard no_grad;
+      if (T == 1) {
+        using torch::indexing::Slice;
+        cache_k.index_put_({in.slot_index, Slice(), in.pos_index}, k.select(2, 0).to(cache_k.scalar_type()));
+        cache_v.index_put_({in.slot_index, Slice(), in.pos_index}, v.select(2, 0).to(cache_v.scalar_type()));
+      } else {
+        for (int64_t i = 0; i < B; ++i) {
+          const int64_t n = in.num_new[i];
+          if (n == 0) continue;
+          cache_k[in.slots[i]].narrow(1, in.starts[i], n).copy_(k[i].narrow(1, 0, n));
+          cache_v[in.slots[i]].narrow(1, in.starts[i], n).copy_(v[i].narrow(1, 0, n));
+        }
+      }
+    }
+    auto keys = in.first_slot >= 0 ? cache_k.narrow(0, in.first_slot, B) : cache_k.index_select(0, in.slot_index);
+    auto values = in.first_slot >= 0 ? cache_v.narrow(0, in.first_slot, B) : cache_v.index_select(0, in.slot_index);
+    keys = keys.narrow(2, 0, in.kv_len).to(q.scalar_type());      // [B, K, S, D]
+    values = values.narrow(2, 0, in.kv_len).to(q.scalar_type());
+    out = compat::scaled_dot_product_attention(q, keys, values, in.mask, false);
+  }
+  return o_proj(out.transpose(1, 2).reshape({B, T, num_heads_ * head_dim_}));
+}
+
+}  // namespace zeroth::model

@@ -1,0 +1,122 @@
+// Chunked token log-probs with a hand-written backward (recompute the chunk's logits).
+// For one position with logits z [V], p = softmax(z), target y:
+//   logp_y = z_y - lse(z),            d logp_y / dz = onehot(y) - p
+//   H = lse(z) - sum(p z),            dH / dz = -p (log p + H)
+// Shapes: N positions, C hidden, V vocabulary, n positions in a chunk.
+#include "zeroth/model/logprobs.h"
+
+#include <torch/torch.h>
+
+#include "zeroth/core/error.h"
+
+namespace zeroth::model {
+namespace {
+
+struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
+  // hidden [N, C], weight [V, C], targets [N] -> {logp [N], entropy [N] (empty unless wanted)}
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, torch::Tensor hidden,
+                                                torch::Tensor weight, torch::Tensor targets, int64_t chunk,
+                                                bool want_entropy) {
+    const int64_t N = hidden.size(0);
+    auto f32 = hidden.options().dtype(torch::kFloat);
+    auto logp = torch::zeros({N}, f32);
+    auto lse_all = torch::empty({N}, f32);
+    auto ent = want_entropy ? torch::empty({N}, f32) : torch::empty({0}, f32);
+    auto valid = targets.ge(0);
+    auto safe_targets = targets.clamp_min(0);
+    for (int64_t s = 0; s < N; s += chunk) {
+      const int64_t n = std::min(chunk, N - s);
+      auto z = torch::matmul(hidden.narrow(0, s, n), weight.t()).to(torch::kFloat);  // [n, V]
+      auto lse = z.logsumexp(-1);                                                   // [n]
+      auto zy = z.gather(1, safe_targets.narrow(0, s, n).unsqueeze(1)).squeeze(1);   // [n]
+      logp.narrow(0, s, n).copy_((zy - lse).masked_fill(valid.narrow(0, s, n).logical_not(), 0.0));
+      lse_all.narrow(0, s, n).copy_(lse);
+      if (want_entropy) {
+        auto p = (z - lse.unsqueeze(1)).exp_();  // [n, V]
+        ent.narrow(0, s, n).copy_(lse - (p * z).sum(-1));
+      }
+    }
+    ctx->save_for_backward({hidden, weight, targets, lse_all, ent});
+    ctx->saved_data["chunk"] = chunk;
+    ctx->saved_data["entropy"] = want_entropy;
+    return {logp, ent};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto hidden = saved[0], weight = saved[1], targets = saved[2], lse_all = saved[3], ent = saved[4];
+    const int64_t chunk = ctx->saved_data["chunk"].toInt();
+    const bool want_entropy = ctx->saved_data["entropy"].toBool();
+    auto g_logp = grads[0].defined() ? grads[0].to(torch::kFloat) : torch::Tensor();
+    auto g_ent = want_entropy && grads[1].defined() ? grads[1].to(torch::kFloat) : torch::Tensor();
+    const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
+    const int64_t N = hidden.size(0);
+    torch::Tensor grad_h = need_h ? torch::empty_like(hidden) : torch::Tensor();
+    torch::Tensor grad_w = need_w ? torch::zeros(weight.sizes(), weight.options().dtype(torch::kFloat)) : torch::Tensor();
+    auto valid = targets.ge(0);
+    auto safe_targets = targets.clamp_min(0);
+    for (int64_t s = 0; s < N; s += chunk) {
+      const int64_t n = std::min(chunk, N - s);
+      auto h = hidden.narrow(0, s, n);
+      auto z = torch::matmul(h, weight.t()).to(torch::kFloat);  // [n, V]
+      auto logp_all = z - lse_all.narrow(0, s, n).unsqueeze(1);  // [n, V] log p
+      auto p = logp_all.exp();
+      auto gz = torch::zeros_like(z);
+      if (g_logp.defined()) {
+        auto g = g_logp.narrow(0, s, n).masked_fill(valid.narrow(0, s, n).logical_not(), 0.0);  // [n]
+        gz.addcmul_(p, g.unsqueeze(1), -1.0);
+        gz.scatter_add_(1, safe_targets.narrow(0, s, n).unsqueeze(1), g.unsqueeze(1));
+      }
+      if (g_ent.defined()) {
+        auto g = g_ent.narrow(0, s, n).unsqueeze(1);  // [n, 1]
+        gz.sub_(p * (logp_all + ent.narrow(0, s, n).unsqueeze(1)) * g);
+      }
+      auto gz_low = gz.to(hidden.scalar_type());
+      if (need_h) grad_h.narrow(0, s, n).copy_(torch::matmul(gz_low, weight));
+      if (need_w) grad_w.add_(torch::matmul(gz_low.t(), h).to(torch::kFloat));
+    }
+    return {grad_h, need_w ? grad_w.to(weight.scalar_type()) : torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+void check_shapes(const at::Tensor& hidden, const at::Tensor& lm_head, const at::Tensor& targets) {
+  TORCH_CHECK(hidden.dim() == 3, "token_logprobs: hidden must be [B, T, C], got ", hidden.sizes());
+  TORCH_CHECK(lm_head.dim() == 2 && lm_head.size(1) == hidden.size(2), "token_logprobs: lm_head must be [V, ",
+              hidden.size(2), "], got ", lm_head.sizes());
+  TORCH_CHECK(targets.dim() == 2 && targets.size(0) == hidden.size(0) && targets.size(1) == hidden.size(1),
+              "token_logprobs: targets must be [B, T] = ", hidden.sizes().slice(0, 2), ", got ", targets.sizes());
+  TORCH_CHECK(targets.max().item<int64_t>() < lm_head.size(0), "token_logprobs: a target id is outside the vocabulary");
+}
+
+}  // namespace
+
+at::Tensor token_logprobs(const at::Tensor& hidden, const at::Tensor& lm_head, const at::Tensor& targets, int64_t chunk,
+                          at::Tensor* entropy) {
+  check_shapes(hidden, lm_head, targets);
+  TORCH_CHECK(chunk > 0, "token_logprobs: chunk must be positive");
+  const int64_t B = hidden.size(0), T = hidden.size(1);
+  if (B * T == 0) {
+    if (entropy) *entropy = torch::zeros({B, T}, hidden.options().dtype(torch::kFloat));
+    return torch::zeros({B, T}, hidden.options().dtype(torch::kFloat));
+  }
+  auto h = hidden.reshape({B * T, hidden.size(2)});
+  auto w = lm_head.to(hidden.scalar_type());
+  auto out = ChunkedLogprobs::apply(h, w, targets.reshape({B * T}).to(hidden.device()), chunk, entropy != nullptr);
+  if (entropy) *entropy = out[1].view({B, T});
+  return out[0].view({B, T});
+}
+
+at::Tensor token_logprobs_naive(const at::Tensor& hidden, const at::Tensor& lm_head, const at::Tensor& targets,
+                                at::Tensor* entropy) {
+  check_shapes(hidden, lm_head, targets);
+  auto logits = torch::matmul(hidden, lm_head.to(hidden.scalar_type()).t()).to(torch::kFloat);  // [B, T, V]
+  auto logp = torch::log_softmax(logits, -1);
+  auto valid = targets.ge(0);
+  auto out = logp.gather(2, targets.clamp_min(0).unsqueeze(2)).squeeze(2).masked_fill(valid.logical_not(), 0.0);
+  if (entropy) *entropy = -(logp.exp() * logp).sum(-1);
+  return out;
+}
+
+}  // namespace zeroth::model

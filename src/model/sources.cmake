@@ -1,0 +1,10 @@
+set(ZEROTH_model_SOURCES
+  src/model/config.cpp
+  src/model/layers.cpp
+  src/model/attention.cpp
+  src/model/kv_cache.cpp
+  src/model/transformer.cpp
+  src/model/logprobs.cpp
+  src/model/checkpoint.cpp
+  src/model/lora.cpp
+)

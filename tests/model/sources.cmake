@@ -1,0 +1,9 @@
+set(ZEROTH_TEST_model_SOURCES
+  model/test_config.cpp
+  model/test_transformer.cpp
+  model/test_logprobs.cpp
+  model/test_checkpoint.cpp
+  model/test_lora.cpp
+  model/test_reference.cpp
+  model/test_cli_model.cpp
+)

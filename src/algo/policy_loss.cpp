@@ -22,7 +22,26 @@ size_t read_choice(const JsonReader& json, const std::string& key, const std::ve
                     (hint.empty() ? "" : "; did you mean \"" + hint + "\"?"));
 }
 
-double sum_of(const torch::Tensor& t) { return t.detach().to(torch::kDouble).sum().item<double>(); }
+// Statistics are gathered as 0-dim device tensors and copied to the host in one transfer, so a
+// micro-batch costs one device sync, not one per figure.
+class StatsReader {
+ public:
+  void sum(const torch::Tensor& t, double* dest) { add(t.detach().to(torch::kDouble).sum(), dest); }
+  void add(const torch::Tensor& scalar, double* dest) {
+    values_.push_back(scalar.detach().to(torch::kDouble).reshape({}));
+    dests_.push_back(dest);
+  }
+  void read() {
+    if (values_.empty()) return;
+    auto host = torch::stack(values_).to(torch::kCPU);
+    auto a = host.accessor<double, 1>();
+    for (size_t i = 0; i < dests_.size(); ++i) *dests_[i] = a[static_cast<int64_t>(i)];
+  }
+
+ private:
+  std::vector<torch::Tensor> values_;
+  std::vector<double*> dests_;
+};
 
 }  // namespace
 
@@ -129,9 +148,10 @@ PolicyLossOutput policy_loss(const PolicyLossInputs& in, const LossOptions& opti
   auto is_weight = torch::ones_like(m);  // [B, T]
   auto is_changed = torch::zeros_like(m);
   LossStats stats;
+  StatsReader reader;
   if (in.logprobs_sampler.defined()) {
     auto log_w = old - in.logprobs_sampler.detach().to(dtype);              // [B, T]
-    stats.mismatch_kl_sum = sum_of(-log_w * m);
+    reader.sum(-log_w * m, &stats.mismatch_kl_sum);
     if (options.rollout_is_level != RolloutIsLevel::None) {
       if (options.rollout_is_level == RolloutIsLevel::Sequence) {
         log_w = (log_w * m).sum(1, /*keepdim=*/true).expand_as(m);           // [B, T]
@@ -158,29 +178,30 @@ PolicyLossOutput policy_loss(const PolicyLossInputs& in, const LossOptions& opti
       throw Error("policy_loss: beta > 0 with the KL in the loss needs the reference log-probs (logprobs_ref)");
     }
     auto kl_term = options.beta * aggregate_loss(kl, m, options.loss_agg_mode, normalizer);
-    stats.kl_loss = kl_term.item<double>();
+    reader.add(kl_term, &stats.kl_loss);
     loss = loss + kl_term;
   }
-  if (in.entropy.defined()) stats.entropy_sum = sum_of(in.entropy * m);
+  if (in.entropy.defined()) reader.sum(in.entropy.to(dtype) * m, &stats.entropy_sum);
   if (options.entropy_coef != 0.0) {
     if (!in.entropy.defined()) throw Error("policy_loss: entropy_coef != 0 needs the per-token entropy");
     auto ent_term = options.entropy_coef * aggregate_loss(in.entropy.to(dtype), m, options.loss_agg_mode, normalizer);
-    stats.entropy_loss = ent_term.item<double>();
+    reader.add(ent_term, &stats.entropy_loss);
     loss = loss - ent_term;
   }
 
   // Statistics (sums over mask tokens).
   auto pos = (adv > 0).expand_as(pg);
-  stats.num_tokens = sum_of(m);
-  stats.clipped_low = sum_of(negative.logical_and(ratio < 1.0 - options.epsilon_low).to(dtype) * m);
-  stats.clipped_high = sum_of(pos.logical_and(ratio > 1.0 + options.epsilon_high).to(dtype) * m);
-  stats.dual_clipped = sum_of(dual_active.to(dtype) * m);
-  stats.ratio_sum = sum_of(ratio * m);
-  stats.ratio_max = stats.num_tokens > 0 ? (ratio.detach() * m).max().item<double>() : 0.0;
-  if (kl.defined()) stats.kl_sum = sum_of(kl * m);
-  stats.is_weight_sum = sum_of(is_weight * m);
-  stats.is_masked = sum_of(is_changed * m);
-  stats.policy_loss = policy_term.item<double>();
+  reader.sum(m, &stats.num_tokens);
+  reader.sum(negative.logical_and(ratio < 1.0 - options.epsilon_low).to(dtype) * m, &stats.clipped_low);
+  reader.sum(pos.logical_and(ratio > 1.0 + options.epsilon_high).to(dtype) * m, &stats.clipped_high);
+  reader.sum(dual_active.to(dtype) * m, &stats.dual_clipped);
+  reader.sum(ratio * m, &stats.ratio_sum);
+  if (m.numel() > 0) reader.add((ratio.detach() * m).max(), &stats.ratio_max);
+  if (kl.defined()) reader.sum(kl * m, &stats.kl_sum);
+  reader.sum(is_weight * m, &stats.is_weight_sum);
+  reader.sum(is_changed * m, &stats.is_masked);
+  reader.add(policy_term, &stats.policy_loss);
+  reader.read();
   return {loss, stats};
 }
 

@@ -33,6 +33,9 @@ void add_generate_command(CLI::App& app);
 void add_bench_sampler_command(CLI::App& bench);
 // Peak resident memory of this process so far (VmHWM), in bytes; 0 where unknown.
 int64_t peak_rss_bytes();
+// `zeroth run RECIPE` and `zeroth eval` (cmd_run.cpp).
+void add_run_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 // `zeroth report RUN_DIR`: writes RUN_DIR/report.html (cmd_report.cpp; the page: train/report.h).
 void add_report_command(CLI::App& app);
 

@@ -41,12 +41,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
 
-  cli::add_pending_command(app, "run", "Run every stage of a recipe (SFT, GRPO, distill, eval)", 8);
+  cli::add_run_command(app);
   cli::add_report_command(app);
   cli::add_init_model_command(app);
   cli::add_generate_command(app);
   cli::add_score_command(app);
-  cli::add_pending_command(app, "eval", "avg@k / pass@k of a model on a dataset", 8);
+  cli::add_eval_command(app);
   cli::add_tokenize_command(app);
   cli::add_reward_command(app);
   cli::add_bench_command(app);

@@ -10,5 +10,6 @@ set(ZEROTH_cli_SOURCES
   src/cli/bench_model.cpp
   src/cli/cmd_generate.cpp
   src/cli/bench_sampler.cpp
+  src/cli/cmd_run.cpp
   src/cli/cmd_report.cpp
 )

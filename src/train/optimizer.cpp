@@ -127,8 +127,8 @@ StepResult AdamW::step(double lr) {
     return result;
   }
   if (options_.max_grad_norm > 0.0) {
-    auto coef = (options_.max_grad_norm / (total + 1e-6)).clamp_max(1.0);
-    result.clip_coef = coef.item<double>();
+    auto coef = (options_.max_grad_norm / (total + 1e-6)).clamp_max(1.0);  // a tensor, as torch computes it
+    result.clip_coef = std::min(1.0, options_.max_grad_norm / (result.grad_norm + 1e-6));  // for reporting
     for (auto& g : grads) g.mul_(coef);
   }
 

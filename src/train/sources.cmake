@@ -2,6 +2,11 @@ set(ZEROTH_train_SOURCES
   src/train/optimizer.cpp
   src/train/schedule.cpp
   src/train/train_state.cpp
+  src/train/batching.cpp
+  src/train/evaluate.cpp
+  src/train/checkpoints.cpp
+  src/train/sft_trainer.cpp
+  src/train/grpo_trainer.cpp
   src/train/tensorboard.cpp
   src/train/report.cpp
 )

@@ -286,3 +286,14 @@ TEST_CASE("LossOptions::from_json: defaults, every key, and errors", "[algo][pol
   REQUIRE_THROWS_WITH(parse(R"({"rollout_is_mode": "clip"})"), Catch::Contains("rollout_is_mode") && Catch::Contains("truncate, mask"));
   REQUIRE_THROWS_WITH(parse(R"({"beta": "0.1"})"), Catch::Contains("beta") && Catch::Contains("expected a number"));
 }
+
+TEST_CASE("policy_loss: bf16 log-probs are reduced in fp32 and get a bf16 gradient", "[algo][policy_loss]") {
+  auto lp = torch::full({1, 4}, -1.0, torch::kBFloat16).requires_grad_();
+  auto mask = torch::ones({1, 4});
+  auto out = policy_loss({lp, {}, {}, {}, {}, torch::tensor({2.0f}), mask}, {}, make_loss_normalizer(mask));
+  REQUIRE(out.loss.scalar_type() == torch::kFloat);
+  REQUIRE(out.loss.item<float>() == -2.0f);  // -A r with r = 1
+  out.loss.backward();
+  REQUIRE(lp.grad().scalar_type() == torch::kBFloat16);
+  require_close(lp.grad(), torch::full({1, 4}, -0.5), 0.0);  // -A / N_tok
+}

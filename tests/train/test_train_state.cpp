@@ -109,6 +109,13 @@ TEST_CASE("train state: save, load and continue equals uninterrupted training bi
   for (size_t i = 0; i < sa.size(); ++i) REQUIRE(torch::equal(sa[i].second, sc[i].second));
   // The loss did go down, so the comparison is not between two stuck runs.
   REQUIRE(losses_a.back() < losses_a.front());
+
+  // Control: without restoring the generator the continued run draws other data and diverges.
+  torch::manual_seed(999);
+  auto d = make_model(7, dtype);
+  AdamW opt_d(*d, options());
+  TrainState state_d = load_train_state(dir, opt_d, /*restore_rng=*/false);
+  REQUIRE(train_step(d, opt_d, state_d) != losses_a[kTotalSteps / 2]);
 }
 
 TEST_CASE("train state: a second save replaces the first atomically; NaN state is refused", "[train][train_state]") {

@@ -1,0 +1,9 @@
+set(ZEROTH_stages_SOURCES
+  src/stages/data.cpp
+  src/stages/stage.cpp
+  src/stages/recipe.cpp
+  src/stages/stage_sft.cpp
+  src/stages/stage_grpo.cpp
+  src/stages/stage_eval.cpp
+  src/stages/stage_distill.cpp
+)

@@ -1,0 +1,97 @@
+// Training checkpoints. See checkpoints.h.
+#include "zeroth/train/checkpoints.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "zeroth/core/error.h"
+#include "zeroth/core/fs.h"
+#include "zeroth/core/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace zeroth::train {
+
+Checkpoints::Checkpoints(std::string dir, int64_t keep_last) : dir_(std::move(dir)), keep_last_(keep_last) {}
+
+std::optional<Checkpoints::Entry> Checkpoints::latest() const {
+  const std::string path = dir_ + "/latest.json";
+  if (!fs::exists(path)) return std::nullopt;
+  Json latest = load_json(path);
+  JsonReader r(latest, path);
+  Entry e;
+  e.dir = dir_ + "/" + r.get<std::string>("dir");
+  e.step = r.get<int64_t>("step");
+  e.state = load_json(e.dir + "/trainer.json");
+  return e;
+}
+
+void Checkpoints::save(int64_t step, AdamW& optimizer, const Json& extra,
+                       const std::function<void(const std::string&)>& save_model) {
+  const std::string name = cat("step-", step);
+  const std::string final_dir = dir_ + "/" + name;
+  const std::string tmp = final_dir + ".tmp";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  auto tensors = optimizer.state_tensors();
+  for (const auto& [n, t] : tensors) {
+    if (!torch::isfinite(t).all().item<bool>()) {
+      fs::remove_all(tmp);
+      throw Error(cat("checkpoint at step ", step, ": optimizer tensor ", n, " holds NaN or Inf; not written"));
+    }
+  }
+  write_safetensors(tmp + "/optimizer.safetensors", tensors);
+  if (save_model) save_model(tmp + "/model");
+  Json state = extra;
+  state["step"] = step;
+  state["optimizer_steps"] = optimizer.num_steps();
+  write_file_atomic(tmp + "/trainer.json", state.dump(2) + "\n");
+  fs::remove_all(final_dir);
+  fs::rename(tmp, final_dir);
+  write_file_atomic(dir_ + "/latest.json", Json{{"step", step}, {"dir", name}}.dump() + "\n");
+  // Older checkpoints go once the new one is complete.
+  std::vector<std::pair<int64_t, fs::path>> old;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    const std::string f = entry.path().filename().string();
+    if (entry.is_directory() && f.rfind("step-", 0) == 0 && f.find('.') == std::string::npos && f != name) {
+      try {
+        old.push_back({std::stoll(f.substr(5)), entry.path()});
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  std::sort(old.begin(), old.end());
+  while (static_cast<int64_t>(old.size()) > keep_last_ - 1 && !old.empty()) {
+    fs::remove_all(old.front().second);
+    old.erase(old.begin());
+  }
+  spdlog::info("checkpoint: {}", final_dir);
+}
+
+int64_t Checkpoints::restore(const Entry& entry, AdamW& optimizer) {
+  const std::string path = entry.dir + "/optimizer.safetensors";
+  auto file = SafetensorsFile::open(path);
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& info : file->tensors()) tensors[info.name] = file->tensor(info.name);
+  optimizer.load_state_tensors(tensors, entry.state.at("optimizer_steps").get<int64_t>(), path);
+  return entry.step;
+}
+
+void truncate_metrics_after(const std::string& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) continue;  // a torn last line
+    if (j.contains("step") && j["step"].is_number() && j["step"].get<int64_t>() > step) continue;
+    kept += line + "\n";
+  }
+  in.close();
+  write_file_atomic(path, kept);
+}
+
+}  // namespace zeroth::train

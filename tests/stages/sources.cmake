@@ -1,0 +1,4 @@
+set(ZEROTH_TEST_stages_SOURCES
+  stages/test_data.cpp
+  stages/test_recipe.cpp
+)

@@ -36,5 +36,7 @@ int64_t peak_rss_bytes();
 // `zeroth run RECIPE` and `zeroth eval` (cmd_run.cpp).
 void add_run_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+// `zeroth report RUN_DIR`: writes RUN_DIR/report.html (cmd_report.cpp; the page: train/report.h).
+void add_report_command(CLI::App& app);
 
 }  // namespace zeroth::cli

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   cli::add_run_command(app);
-  cli::add_pending_command(app, "report", "Write RUN_DIR/report.html with curves and samples", 10);
+  cli::add_report_command(app);
   cli::add_init_model_command(app);
   cli::add_generate_command(app);
   cli::add_score_command(app);

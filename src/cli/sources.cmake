@@ -11,4 +11,5 @@ set(ZEROTH_cli_SOURCES
   src/cli/cmd_generate.cpp
   src/cli/bench_sampler.cpp
   src/cli/cmd_run.cpp
+  src/cli/cmd_report.cpp
 )

@@ -4,6 +4,7 @@ set(ZEROTH_core_SOURCES
   src/core/fs.cpp
   src/core/log.cpp
   src/core/metrics.cpp
+  src/core/progress.cpp
   src/core/device.cpp
   src/core/random.cpp
   src/core/safetensors.cpp

@@ -7,4 +7,6 @@ set(ZEROTH_train_SOURCES
   src/train/checkpoints.cpp
   src/train/sft_trainer.cpp
   src/train/grpo_trainer.cpp
+  src/train/tensorboard.cpp
+  src/train/report.cpp
 )

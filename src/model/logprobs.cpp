@@ -52,26 +52,32 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
     auto g_ent = want_entropy && grads[1].defined() ? grads[1].to(torch::kFloat) : torch::Tensor();
     const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
     const int64_t N = hidden.size(0);
-    torch::Tensor grad_h = need_h ? torch::empty_like(hidden) : torch::Tensor();
+    torch::Tensor grad_h = need_h ? torch::zeros_like(hidden) : torch::Tensor();
     torch::Tensor grad_w = need_w ? torch::zeros(weight.sizes(), weight.options().dtype(torch::kFloat)) : torch::Tensor();
     auto valid = targets.ge(0);
     auto safe_targets = targets.clamp_min(0);
     for (int64_t s = 0; s < N; s += chunk) {
       const int64_t n = std::min(chunk, N - s);
       auto h = hidden.narrow(0, s, n);
-      auto z = torch::matmul(h, weight.t()).to(torch::kFloat);  // [n, V]
-      auto logp_all = z - lse_all.narrow(0, s, n).unsqueeze(1);  // [n, V] log p
-      auto p = logp_all.exp();
-      auto gz = torch::zeros_like(z);
+      auto z = torch::matmul(h, weight.t()).to(torch::kFloat);  // [n, V], a fresh buffer
+      auto lse = lse_all.narrow(0, s, n).unsqueeze(1);           // [n, 1]
+      torch::Tensor g;                                           // [n, 1] d loss / d logp_y
       if (g_logp.defined()) {
-        auto g = g_logp.narrow(0, s, n).masked_fill(valid.narrow(0, s, n).logical_not(), 0.0);  // [n]
-        gz.addcmul_(p, g.unsqueeze(1), -1.0);
-        gz.scatter_add_(1, safe_targets.narrow(0, s, n).unsqueeze(1), g.unsqueeze(1));
+        g = g_logp.narrow(0, s, n).masked_fill(valid.narrow(0, s, n).logical_not(), 0.0).unsqueeze(1);
       }
+      torch::Tensor gz;  // [n, V] d loss / d z
       if (g_ent.defined()) {
-        auto g = g_ent.narrow(0, s, n).unsqueeze(1);  // [n, 1]
-        gz.sub_(p * (logp_all + ent.narrow(0, s, n).unsqueeze(1)) * g);
+        auto logp_all = z - lse;
+        auto p = logp_all.exp();
+        gz = p * (logp_all + ent.narrow(0, s, n).unsqueeze(1)) * g_ent.narrow(0, s, n).unsqueeze(1);
+        gz.neg_();
+        if (g.defined()) gz.addcmul_(p, g, -1.0);
+      } else if (g.defined()) {
+        gz = z.sub_(lse).exp_().mul_(-g);  // -p g, in place: no extra [n, V] buffers
+      } else {
+        continue;  // no gradient reaches this chunk
       }
+      if (g.defined()) gz.scatter_add_(1, safe_targets.narrow(0, s, n).unsqueeze(1), g);
       auto gz_low = gz.to(hidden.scalar_type());
       if (need_h) grad_h.narrow(0, s, n).copy_(torch::matmul(gz_low, weight));
       if (need_w) grad_w.add_(torch::matmul(gz_low.t(), h).to(torch::kFloat));

@@ -85,7 +85,13 @@ RolloutResult Sampler::sample_groups(const std::vector<std::vector<int64_t>>& pr
   torch::NoGradGuard no_grad;
   const auto device = model_.device();
   model::KvCache cache(model_.config(), S, max_len, config_.cache_dtype.value_or(model_.dtype()), device);
-  const LogitsChain chain = LogitsChain::from_options(options);
+  // Ids past the tokenizer's vocabulary (padded embedding rows, as Qwen's 151,936 vs 151,665) cannot
+  // be decoded: never draw them when there is a tokenizer.
+  SamplingOptions chain_options = options;
+  if (tokenizer_ && tokenizer_->vocab_size() < V) {
+    for (int64_t id = tokenizer_->vocab_size(); id < V; ++id) chain_options.banned_token_ids.push_back(id);
+  }
+  const LogitsChain chain = LogitsChain::from_options(chain_options);
   TokenHistory history(S, V, chain.needs_history(), device);
   const bool greedy = options.temperature == 0.0;
   const auto long_cpu = torch::TensorOptions().dtype(torch::kLong);

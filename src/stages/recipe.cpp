@@ -14,6 +14,7 @@
 #include "zeroth/core/device.h"
 #include "zeroth/core/error.h"
 #include "zeroth/core/fs.h"
+#include "zeroth/train/report.h"
 
 namespace fs = std::filesystem;
 
@@ -328,6 +329,11 @@ int run_recipe(const RunOptions& options) {
       entry["seconds"] = seconds();
       if (!eval.is_null()) entry["eval"] = eval;
       write_summary(summary_path, summary);
+      try {
+        train::write_run_report(out);  // kept current after every stage
+      } catch (const std::exception& e) {
+        spdlog::warn("report.html not written: {}", e.what());
+      }
     } catch (const std::exception& e) {
       entry["status"] = "failed";
       entry["seconds"] = seconds();
@@ -337,6 +343,11 @@ int run_recipe(const RunOptions& options) {
       code = 1;
       break;
     }
+  }
+  try {
+    train::write_run_report(out);
+  } catch (const std::exception& e) {
+    spdlog::warn("report.html not written: {}", e.what());
   }
   print_table(summary);
   return code;

@@ -12,7 +12,10 @@
 namespace zeroth::stages {
 
 std::string ModelSource::describe() const {
-  if (is_init()) return cat("random init of ", init_config, " with the tokenizer in ", init_tokenizer, " (seed ", init_seed, ")");
+  if (is_init()) {
+    return cat("random init of ", init_config, " with the tokenizer in ", init_tokenizer,
+               init_seed ? cat(" (seed ", *init_seed, ")") : std::string(" (the run's seed)"));
+  }
   return path;
 }
 
@@ -35,7 +38,7 @@ ModelSource parse_model_source(const JsonReader& stage, const std::string& key) 
   JsonReader init = r.at("init");
   m.init_config = init.get<std::string>("config");
   m.init_tokenizer = init.get<std::string>("tokenizer");
-  m.init_seed = init.get_or<int64_t>("seed", 0);
+  m.init_seed = init.opt<int64_t>("seed");
   init.reject_unknown_keys();
   r.reject_unknown_keys();
   return m;
@@ -55,7 +58,7 @@ LoadedModel load_model(const ModelSource& source, const std::string& dtype_name,
                       out.tokenizer->vocab_size(), " ids (", source.init_tokenizer, ")"));
     }
     if (cfg.eos_token_ids.empty() && out.tokenizer->eos_token_id()) cfg.eos_token_ids = {*out.tokenizer->eos_token_id()};
-    torch::manual_seed(source.init_seed);
+    torch::manual_seed(source.init_seed ? static_cast<uint64_t>(*source.init_seed) : settings.seed);
     out.model = model::Transformer(cfg);
     model::init_weights(*out.model);
     out.model->to(device, dtype);

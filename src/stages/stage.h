@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,7 +33,7 @@ struct ModelSource {
   std::string reference;      // "${previous}" or "${NAME}" before resolution
   std::string init_config;    // random init: config.json path
   std::string init_tokenizer; // random init: tokenizer directory
-  int64_t init_seed = 0;
+  std::optional<int64_t> init_seed;  // default: the run's seed
   bool is_init() const { return !init_config.empty(); }
   std::string describe() const;
 };

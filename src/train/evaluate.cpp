@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "zeroth/core/error.h"
+#include "zeroth/core/progress.h"
 #include "zeroth/rollout/sampler.h"
 
 namespace zeroth::train {
@@ -90,7 +91,9 @@ EvalResult evaluate(model::TransformerImpl& model, const text::Tokenizer& tokeni
   s.stop = options.stop;
   s.seed = options.seed;
   rollout::Sampler sampler(model, &tokenizer, {.num_slots = std::max(options.num_slots, options.k)});
-  auto rollouts = sampler.sample_groups(prompts, s);
+  Progress progress({.label = "eval", .total = out.n * options.k, .unit = "samples"});
+  auto rollouts = sampler.sample_groups(prompts, s, [&](int64_t, int64_t) { progress.advance(); });
+  progress.finish();
   if (was_training) model.train();
 
   std::vector<rewards::RewardInput> inputs;

@@ -12,11 +12,13 @@
 
 #include "zeroth/core/error.h"
 #include "zeroth/core/metrics.h"
+#include "zeroth/core/progress.h"
 #include "zeroth/core/random.h"
 #include "zeroth/rollout/sampler.h"
 #include "zeroth/train/batching.h"
 #include "zeroth/train/checkpoints.h"
 #include "zeroth/train/schedule.h"
+#include "zeroth/train/tensorboard.h"
 
 namespace zeroth::train {
 
@@ -189,6 +191,8 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
   truncate_metrics_after(run.dir + "/samples.jsonl", start_step);
   MetricsWriter metrics(run.dir + "/metrics.jsonl", start_step == 0);
   MetricsWriter samples(run.dir + "/samples.jsonl", start_step == 0);
+  TensorBoardWriter tensorboard(run.dir + "/tensorboard");
+  Progress progress({.label = "grpo", .total = o.steps - start_step, .unit = "steps"});
   policy.set_gradient_checkpointing(o.gradient_checkpointing);
 
   Json last_eval;
@@ -197,6 +201,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
     auto r = evaluate(policy, *run.tokenizer, run.eval, *run.rules, run.eval_options);
     last_eval = r.to_json();
     metrics.write(step, r.figures());
+    tensorboard.add_scalars(step, r.figures());
     spdlog::info("step {}: {}", step, r.summary());
   };
   if (start_step == 0 && o.eval_every > 0) run_eval(0);
@@ -409,16 +414,18 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
     f["time_train"] = time_train;
     f["time_step"] = time_step;
     metrics.write(step, f);
+    tensorboard.add_scalars(step, f);
     spdlog::info("step {}/{}: reward {:.3f} accuracy {:.3f} len {:.1f} clip {:.3f}/{:.3f} grad {:.3f} ({:.1f}s: sample {:.1f}, train {:.1f})",
                  step, o.steps, f["reward_mean"].get<double>(), f["accuracy"].get<double>(),
                  f["completion_len_mean"].get<double>(), stats.clip_frac_low(), stats.clip_frac_high(),
                  f["grad_norm"].get<double>(), time_step, time_sample, time_train);
 
     if (o.samples_every > 0 && (step % o.samples_every == 0 || step == 1)) {
+      std::vector<Json> written;
       for (int64_t p = 0; p < std::min<int64_t>(N, o.samples_prompts); ++p) {
         for (int64_t g = 0; g < G; ++g) {
           const Rollout& r = groups[static_cast<size_t>(p)][static_cast<size_t>(g)];
-          samples.write_line({{"step", step},
+          written.push_back({{"step", step},
                               {"prompt", run.train.texts[static_cast<size_t>(r.prompt)]},
                               {"completion", r.completion.text},
                               {"rewards", rewards::RuleSet::components_json(r.reward)},
@@ -426,14 +433,18 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
                               {"advantage", adv_data[p * G + g]},
                               {"answer", run.train.examples[static_cast<size_t>(r.prompt)].value("answer", Json())},
                               {"finish_reason", r.completion.finish_reason}});
+          samples.write_line(written.back());
         }
       }
+      tensorboard.add_text("samples", step, format_samples_markdown(written));
     }
     if (o.eval_every > 0 && step % o.eval_every == 0 && step != o.steps) run_eval(step);
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps) {
       if (!all_finite(policy)) throw Error(cat("GRPO step ", step, ": the weights hold NaN or Inf; no checkpoint written"));
       checkpoints.save(step, optimizer, Json{{"data", order.state()}, {"skipped_updates", skipped_total}}, run.save_model);
     }
+    tensorboard.flush();
+    progress.advance();
     if (run.on_step_end) run.on_step_end(step);
   }
   run_eval(o.steps);

@@ -12,9 +12,11 @@
 #include "zeroth/algo/sft_loss.h"
 #include "zeroth/core/error.h"
 #include "zeroth/core/metrics.h"
+#include "zeroth/core/progress.h"
 #include "zeroth/core/random.h"
 #include "zeroth/train/checkpoints.h"
 #include "zeroth/train/schedule.h"
+#include "zeroth/train/tensorboard.h"
 
 namespace zeroth::train {
 
@@ -94,6 +96,8 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
   }
   truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);
   MetricsWriter metrics(run.dir + "/metrics.jsonl", start_step == 0);
+  TensorBoardWriter tensorboard(run.dir + "/tensorboard");
+  Progress progress({.label = "sft", .total = total - start_step, .unit = "steps"});
   m.set_gradient_checkpointing(o.gradient_checkpointing);
 
   // The order of epoch e is a shuffle seeded by (seed, e); `position` counts sequences consumed.
@@ -114,6 +118,7 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
     auto r = evaluate(m, *run.tokenizer, run.eval, *run.rules, run.eval_options);
     last_eval = r.to_json();
     metrics.write(step, r.figures());
+    tensorboard.add_scalars(step, r.figures());
     spdlog::info("step {}: {}", step, r.summary());
   };
   if (start_step == 0 && o.eval_every > 0) run_eval(0);
@@ -170,11 +175,14 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
              {"epoch", static_cast<double>(position) / static_cast<double>(n)},
              {"tokens_per_s", seconds > 0 ? window_padded / seconds : 0.0}};
       metrics.write(step, f);
+      tensorboard.add_scalars(step, f);
+      tensorboard.flush();
       spdlog::info("sft step {}/{}: loss {:.4f} lr {:.2e} grad {:.3f} epoch {:.2f}", step, total, f["loss"].get<double>(),
                    lr, result.grad_norm, f["epoch"].get<double>());
       window_start = std::chrono::steady_clock::now();
       window_loss = window_tokens = window_padded = 0;
     }
+    progress.advance();
     if (o.eval_every > 0 && step % o.eval_every == 0 && step != total) run_eval(step);
     if ((o.save_every > 0 && step % o.save_every == 0) || step == total) {
       checkpoints.save(step, optimizer, Json{{"position", position}, {"skipped_updates", skipped_total}}, run.save_model);

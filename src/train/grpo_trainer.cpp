@@ -191,7 +191,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
   truncate_metrics_after(run.dir + "/samples.jsonl", start_step);
   MetricsWriter metrics(run.dir + "/metrics.jsonl", start_step == 0);
   MetricsWriter samples(run.dir + "/samples.jsonl", start_step == 0);
-  TensorBoardWriter tensorboard(run.dir + "/tensorboard");
+  TensorBoardWriter tensorboard(run.dir);
   Progress progress({.label = "grpo", .total = o.steps - start_step, .unit = "steps"});
   policy.set_gradient_checkpointing(o.gradient_checkpointing);
 

@@ -96,7 +96,7 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
   }
   truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);
   MetricsWriter metrics(run.dir + "/metrics.jsonl", start_step == 0);
-  TensorBoardWriter tensorboard(run.dir + "/tensorboard");
+  TensorBoardWriter tensorboard(run.dir);
   Progress progress({.label = "sft", .total = total - start_step, .unit = "steps"});
   m.set_gradient_checkpointing(o.gradient_checkpointing);
 

@@ -80,6 +80,9 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
   const int64_t total = o.total_steps(static_cast<int64_t>(data.size()));
   Checkpoints checkpoints(run.dir + "/checkpoints");
   AdamW optimizer(m, o.optimizer);
+  Distributed single_process;                                   // [dist] no-op when run.dist is null
+  Distributed& dist = run.dist ? *run.dist : single_process;    // [dist]
+  optimizer.shard(dist);                                        // [dist] ZeRO-1
   NonFiniteGuard guard(o.optimizer.max_consecutive_skips);
   int64_t start_step = 0, position = 0, skipped_total = 0;
   if (run.resume) {
@@ -90,8 +93,9 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
       spdlog::info("resuming SFT from {} (step {})", latest->dir, start_step);
     }
   }
-  truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);
-  MetricsWriter metrics(run.dir + "/metrics.jsonl", start_step == 0);
+  dist.broadcast_parameters(m);                                                              // [dist]
+  if (dist.is_main()) truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);       // [dist]
+  MetricsWriter metrics(dist.is_main() ? run.dir + "/metrics.jsonl" : "/dev/null", start_step == 0);  // [dist]
   m.set_gradient_checkpointing(o.gradient_checkpointing);
 
   // The order of epoch e is a shuffle seeded by (seed, e); `position` counts sequences consumed.
@@ -128,6 +132,10 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
       }
       rows.push_back(order[static_cast<size_t>(position % n)]);
     }
+    if (dist.world() > 1) {  // [dist] this rank's slice of the step's batch
+      const int64_t B = static_cast<int64_t>(rows.size()), W = dist.world(), r = dist.rank();
+      rows = std::vector<int64_t>(rows.begin() + B * r / W, rows.begin() + B * (r + 1) / W);
+    }
     algo::LossNormalizer norm;
     for (int64_t r : rows) {
       const auto len = static_cast<double>(data[static_cast<size_t>(r)].completion.size());
@@ -135,6 +143,13 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
       norm.num_sequences += len > 0;
     }
     norm.constant_length = static_cast<double>(o.max_length);
+    if (dist.world() > 1) {  // [dist] global normalizers
+      std::vector<double> v{norm.num_tokens, norm.num_sequences};
+      dist.all_reduce_sum(v);
+      norm.num_tokens = v[0];
+      norm.num_sequences = v[1];
+    }
+    const double padded_before = window_padded;  // [dist]
     std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) {
       return data[static_cast<size_t>(a)].prompt.size() + data[static_cast<size_t>(a)].completion.size() <
              data[static_cast<size_t>(b)].prompt.size() + data[static_cast<size_t>(b)].completion.size();
@@ -152,6 +167,14 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
         step_tokens += out.num_tokens;
         window_padded += static_cast<double>(batch.ids.numel());
       }
+    }
+    if (dist.world() > 1) {  // [dist] sum gradients and the loss figures over ranks
+      if (norm.num_tokens > 0) dist.all_reduce_gradients(m);
+      std::vector<double> v{step_loss, step_tokens, window_padded - padded_before};
+      dist.all_reduce_sum(v);
+      step_loss = v[0];
+      step_tokens = v[1];
+      window_padded = padded_before + v[2];
     }
     const double lr = learning_rate_at(o.optimizer, optimizer.num_steps() + skipped_total, total);
     auto result = optimizer.step(lr);
@@ -175,7 +198,12 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
     }
     if (o.eval_every > 0 && step % o.eval_every == 0 && step != total) run_eval(step);
     if ((o.save_every > 0 && step % o.save_every == 0) || step == total) {
-      checkpoints.save(step, optimizer, Json{{"position", position}, {"skipped_updates", skipped_total}}, run.save_model);
+      if (dist.is_main()) {  // [dist] rank 0 writes; the others take part in the optimizer-state gather
+        checkpoints.save(step, optimizer, Json{{"position", position}, {"skipped_updates", skipped_total}}, run.save_model);
+      } else {
+        optimizer.state_tensors();
+      }
+      dist.barrier();  // [dist]
     }
   }
   run_eval(total);

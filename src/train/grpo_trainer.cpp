@@ -490,7 +490,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
       } else {
         optimizer.state_tensors();
       }
-      dist.barrier();  // [dist]
+      dist.barrier(std::chrono::hours(24));  // [dist] rank 0 writes the checkpoint; a dead rank 0 still fails it at once
     }
     if (run.on_step_end) run.on_step_end(step);
   }

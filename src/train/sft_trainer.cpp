@@ -203,7 +203,7 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
       } else {
         optimizer.state_tensors();
       }
-      dist.barrier();  // [dist]
+      dist.barrier(std::chrono::hours(24));  // [dist] rank 0 writes the checkpoint; a dead rank 0 still fails it at once
     }
   }
   run_eval(total);

@@ -89,6 +89,7 @@ struct Distributed::Group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<GroupBase> pg;
   std::string backend;
+  int64_t barriers = 0;  // store barriers so far (the key of the next one)
 };
 
 Distributed::Distributed() = default;
@@ -185,14 +186,12 @@ void Distributed::barrier() { barrier(options_.timeout); }
 
 void Distributed::barrier(std::chrono::milliseconds timeout) {
   if (!group_) return;
-  // A one-element all-reduce rather than c10d's barrier: NCCL's barrier guesses a device per rank.
-  auto t = torch::zeros({1}, torch::TensorOptions().dtype(torch::kFloat).device(device_));
+  // Through the TCPStore, whose waits take their own timeout (Gloo collectives use the group's):
+  // every rank adds 1 to this barrier's counter, the last one sets its "done" key, all wait for it.
+  const std::string key = cat("zeroth/barrier/", group_->barriers++);
   run("barrier", [&] {
-    std::vector<at::Tensor> ts{t};
-    c10d::AllreduceOptions o;
-    o.reduceOp = c10d::ReduceOp::SUM;
-    o.timeout = timeout;
-    group_->pg->allreduce(ts, o)->wait(timeout);
+    if (group_->store->add(key, 1) == options_.world) group_->store->set(key + "/done", std::vector<uint8_t>{1});
+    group_->store->wait({key + "/done"}, timeout);
   });
 }
 

@@ -279,7 +279,8 @@ int run_recipe(const RunOptions& options) {
   // [dist] Data parallel under a launcher (RANK, WORLD_SIZE, ...): one CUDA device per local rank;
   // rank 0 alone writes recipe.json and summary.json.
   const auto dist_options = train::DistributedOptions::from_env();
-  if (dist_options.world > 1 && recipe.settings.device == "cuda") {
+  if (dist_options.world > 1 && parse_device(recipe.settings.device).is_cuda() &&
+      recipe.settings.device.find(':') == std::string::npos) {  // "cuda" or "auto"
     recipe.settings.device = cat("cuda:", dist_options.local_rank);
   }
   train::Distributed dist(dist_options, parse_device(recipe.settings.device));

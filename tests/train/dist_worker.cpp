@@ -4,6 +4,8 @@
 //   zeroth_dist_worker zero1 OUT    AdamW steps on fixed per-rank gradients (sharded when world > 1), a
 //                                   checkpoint round trip through OUT/state.safetensors; rank 0 writes
 //                                   OUT/params.safetensors, every rank OUT/rank_R.json (its owned parameters)
+//   zeroth_dist_worker grpo OUT     GRPO on a tiny policy (2 steps, 4 groups, dynamic sampling); every rank
+//                                   writes OUT/weights_R.safetensors
 //   zeroth_dist_worker loop OUT     all-reduces forever (writes OUT/ready_R first): the failure tests kill one
 // Exit 0 on success; 1 with the error on stderr.
 #include <unistd.h>
@@ -23,7 +25,10 @@
 #include "zeroth/core/safetensors.h"
 #include "zeroth/model/config.h"
 #include "zeroth/model/transformer.h"
+#include "zeroth/rewards/rule_set.h"
+#include "zeroth/text/tokenizer.h"
 #include "zeroth/train/distributed.h"
+#include "zeroth/train/grpo_trainer.h"
 #include "zeroth/train/optimizer.h"
 #include "zeroth/train/sft_trainer.h"
 
@@ -158,6 +163,56 @@ int run_zero1(train::Distributed& dist, const std::string& out) {
   return 0;
 }
 
+int run_grpo(train::Distributed& dist, const std::string& out) {
+  auto tok = text::Tokenizer::from_file(std::string(ZEROTH_SOURCE_DIR) + "/data/tokenizers/byte_level");
+  auto rules = rewards::RuleSet::from_json(
+      Json{{"name", "first digit"},
+           {"components", {{{"name", "accuracy"}, {"verifier", "regex"}, {"weight", 1.0},
+                            {"params", {{"pattern", "^([0-9])"}, {"mode", "extract"}, {"compare", "exact"}}}}}}},
+      "worker rules");
+  train::PromptData data;
+  data.name = "digits";
+  for (int i = 0; i < 10; ++i) {
+    std::string text = std::to_string(i) + std::to_string((i * 7) % 10) + ":";
+    auto ids = tok.encode(text);
+    data.ids.emplace_back(ids.begin(), ids.end());
+    data.texts.push_back(text);
+    data.examples.push_back({{"question", text}, {"answer", std::to_string(i)}});
+  }
+  Json cfg = {{"architectures", {"Qwen2ForCausalLM"}}, {"vocab_size", tok.vocab_size()}, {"hidden_size", 32},
+              {"intermediate_size", 64}, {"num_hidden_layers", 1}, {"num_attention_heads", 2},
+              {"num_key_value_heads", 1}, {"max_position_embeddings", 64}, {"tie_word_embeddings", true},
+              {"eos_token_id", 256}};
+  torch::manual_seed(3 + dist.rank());  // different on each rank: the broadcast makes them equal
+  model::Transformer policy(model::parse_model_config(JsonReader(cfg, "tiny policy")));
+  model::init_weights(*policy);
+  train::GrpoOptions o;
+  o.steps = 2;
+  o.prompts_per_step = 4;
+  o.sampling.num_generations = 4;
+  o.sampling.max_new_tokens = 1;
+  o.sampling.temperature = 1.0;
+  for (int64_t id = 0; id < tok.vocab_size(); ++id) {
+    if (id < '0' || id > '9') o.sampling.banned_token_ids.push_back(id);
+  }
+  o.mini_batches = 2;
+  o.dynamic_sampling = true;
+  o.max_resample_rounds = 2;
+  o.optimizer.lr = 1e-2;
+  o.samples_every = 1;
+  train::GrpoRun run;
+  run.policy = policy.get();
+  run.tokenizer = &tok;
+  run.rules = &rules;
+  run.train = data;
+  run.dir = out + "/run";
+  run.seed = 9;
+  run.dist = &dist;
+  train::train_grpo(run, o);
+  write_safetensors(out + "/weights_" + std::to_string(dist.rank()) + ".safetensors", parameters_of(*policy));
+  return 0;
+}
+
 int run_loop(train::Distributed& dist, const std::string& out) {
   std::ofstream(out + "/ready_" + std::to_string(dist.rank())) << ::getpid();
   for (;;) {
@@ -170,7 +225,7 @@ int run_loop(train::Distributed& dist, const std::string& out) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::cerr << "usage: zeroth_dist_worker sft|zero1|loop OUT_DIR\n";
+    std::cerr << "usage: zeroth_dist_worker sft|zero1|grpo|loop OUT_DIR\n";
     return 2;
   }
   const std::string mode = argv[1], out = argv[2];
@@ -181,6 +236,7 @@ int main(int argc, char** argv) {
     train::Distributed dist(options, torch::kCPU);
     if (mode == "sft") return run_sft(dist, out);
     if (mode == "zero1") return run_zero1(dist, out);
+    if (mode == "grpo") return run_grpo(dist, out);
     if (mode == "loop") return run_loop(dist, out);
     std::cerr << "unknown mode " << mode << "\n";
     return 2;

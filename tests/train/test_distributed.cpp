@@ -218,6 +218,31 @@ TEST_CASE("distributed: SFT on 2 Gloo processes equals one process with the same
   CHECK(first_loss(metrics) == Approx(first_loss(single)).epsilon(1e-5));
 }
 
+TEST_CASE("distributed: GRPO on 2 Gloo processes: disjoint groups, global metrics, identical weights", "[train][dist]") {
+  testing::TempDir dir;
+  const std::string out = dir.path();
+  run_two("grpo", out);
+  // Both ranks end with the same weights (ZeRO-1 broadcasts), which moved from rank 0's init.
+  auto w0 = read_tensors(out + "/weights_0.safetensors"), w1 = read_tensors(out + "/weights_1.safetensors");
+  REQUIRE(w0.size() == w1.size());
+  for (const auto& [name, t] : w0) {
+    INFO(name);
+    CHECK(torch::equal(t, w1[name]));
+  }
+  // Rank 0 alone wrote the metrics: one line per step, with the global group count.
+  std::vector<Json> lines;
+  std::istringstream in(slurp(out + "/run/metrics.jsonl"));
+  for (std::string line; std::getline(in, line);) lines.push_back(Json::parse(line));
+  REQUIRE(lines.size() == 2);
+  for (const auto& m : lines) {
+    CHECK(m["world_size"].get<int>() == 2);
+    CHECK(m["groups"].get<double>() == 4);  // 2 per rank, refilled by dynamic sampling or kept on the last round
+    CHECK(m["reward_mean"].get<double>() >= 0.0);
+  }
+  CHECK(std::filesystem::exists(out + "/run/samples.jsonl"));
+  CHECK(std::filesystem::exists(out + "/run/checkpoints/latest.json"));
+}
+
 TEST_CASE("distributed: ZeRO-1 AdamW over 2 processes equals the unsharded step", "[train][dist]") {
   testing::TempDir dir;
   const std::string out = dir.path();

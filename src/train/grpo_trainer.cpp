@@ -168,9 +168,10 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
 
   fs::create_directories(run.dir);
   Checkpoints checkpoints(run.dir + "/checkpoints");
-  AdamW optimizer(policy, o.optimizer);
   Distributed single_process;                                   // [dist] no-op when run.dist is null
   Distributed& dist = run.dist ? *run.dist : single_process;    // [dist]
+  dist.broadcast_parameters(policy);  // [dist] rank 0's weights, before AdamW copies its fp32 masters
+  AdamW optimizer(policy, o.optimizer);
   if (o.prompts_per_step < dist.world()) {                      // [dist]
     throw Error(cat("GRPO: prompts_per_step ", o.prompts_per_step, " is below the world size ", dist.world(),
                     " (every rank needs at least one prompt group per step)"));
@@ -191,7 +192,6 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
       spdlog::info("--resume: no checkpoint in {}; starting at step 0", checkpoints.dir());
     }
   }
-  dist.broadcast_parameters(policy);  // [dist]
   // A resumed run redoes the steps after its checkpoint: their old lines go first.
   if (dist.is_main()) {  // [dist] rank 0 alone writes metrics and samples
     truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);

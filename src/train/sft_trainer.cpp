@@ -79,9 +79,10 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
 
   const int64_t total = o.total_steps(static_cast<int64_t>(data.size()));
   Checkpoints checkpoints(run.dir + "/checkpoints");
-  AdamW optimizer(m, o.optimizer);
   Distributed single_process;                                   // [dist] no-op when run.dist is null
   Distributed& dist = run.dist ? *run.dist : single_process;    // [dist]
+  dist.broadcast_parameters(m);  // [dist] rank 0's weights, before AdamW copies its fp32 masters
+  AdamW optimizer(m, o.optimizer);
   optimizer.shard(dist);                                        // [dist] ZeRO-1
   NonFiniteGuard guard(o.optimizer.max_consecutive_skips);
   int64_t start_step = 0, position = 0, skipped_total = 0;
@@ -93,7 +94,6 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
       spdlog::info("resuming SFT from {} (step {})", latest->dir, start_step);
     }
   }
-  dist.broadcast_parameters(m);                                                              // [dist]
   if (dist.is_main()) truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);       // [dist]
   MetricsWriter metrics(dist.is_main() ? run.dir + "/metrics.jsonl" : "/dev/null", start_step == 0);  // [dist]
   m.set_gradient_checkpointing(o.gradient_checkpointing);

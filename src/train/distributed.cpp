@@ -150,17 +150,36 @@ Distributed::Distributed(const DistributedOptions& options, c10::Device device) 
 std::string Distributed::backend() const { return group_ ? group_->backend : "none"; }
 
 void Distributed::run(const char* what, const std::function<void()>& op) {
+  auto fail = [&](const std::string& detail) {
+    return Error(cat("distributed: ", what, " failed on rank ", options_.rank, " of ", options_.world,
+                     " (another rank died, hung, or took more than the timeout of ", options_.timeout.count() / 1000.0,
+                     "s; set ZEROTH_DIST_TIMEOUT to change it): ", detail));
+  };
   try {
     op();
+  } catch (const c10::Error& e) {
+    throw fail(e.what_without_backtrace());
   } catch (const std::exception& e) {
-    throw Error(cat("distributed: ", what, " failed on rank ", options_.rank, " of ", options_.world,
-                    " (another rank died, hung, or took more than the timeout of ", options_.timeout.count() / 1000.0,
-                    "s; set ZEROTH_DIST_TIMEOUT to change it): ", e.what()));
+    throw fail(e.what());
   }
 }
 
+namespace {
+// Gloo in LibTorch 1.13 has no bfloat16 (nor bool) kernels: such tensors travel as fp32 (exact for
+// broadcasts; sums are rounded once, after adding in fp32).
+bool needs_fp32(const at::Tensor& t, const std::string& backend) {
+  return backend == "gloo" && (t.scalar_type() == torch::kBFloat16 || t.scalar_type() == torch::kBool);
+}
+}  // namespace
+
 void Distributed::all_reduce_sum(at::Tensor& tensor) {
   if (!group_) return;
+  if (needs_fp32(tensor, group_->backend)) {
+    at::Tensor wide = tensor.to(torch::kFloat);
+    all_reduce_sum(wide);
+    tensor.copy_(wide);
+    return;
+  }
   run("all_reduce", [&] {
     std::vector<at::Tensor> ts{tensor};
     c10d::AllreduceOptions o;
@@ -172,6 +191,12 @@ void Distributed::all_reduce_sum(at::Tensor& tensor) {
 
 void Distributed::broadcast(at::Tensor& tensor, int root) {
   if (!group_) return;
+  if (needs_fp32(tensor, group_->backend)) {
+    at::Tensor wide = tensor.to(torch::kFloat);
+    broadcast(wide, root);
+    tensor.copy_(wide);
+    return;
+  }
   run("broadcast", [&] {
     std::vector<at::Tensor> ts{tensor};
     c10d::BroadcastOptions o;

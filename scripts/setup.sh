@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgloo-dev
   nlohmann-json3-dev catch2 libspdlog-dev libfmt-dev libre2-dev libcli11-dev libicu-dev
   libprotobuf-dev protobuf-compiler chromium chromium-driver
 )

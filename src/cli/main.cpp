@@ -2,6 +2,7 @@
 // Exit codes: 0 success, 1 a user error (zeroth::Error, c10::Error) or failed JSONL lines,
 // 2 a command-line usage error (unknown subcommand or flag, missing argument).
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 #include <c10/util/Exception.h>
@@ -21,6 +22,12 @@ void add_pending_command(CLI::App& app, const std::string& name, const std::stri
   sub->callback([full, issue] {
     throw Error(cat("zeroth ", full, " is not available in this build yet (tracked in issue #", issue, ")"));
   });
+}
+
+// [dist] The rank a launcher (torchrun, srun) gives this process; 0 when none.
+int launcher_rank() {
+  const char* r = std::getenv("RANK");
+  return r != nullptr && *r != '\0' ? std::atoi(r) : 0;
 }
 
 }  // namespace zeroth::cli
@@ -52,7 +59,7 @@ int main(int argc, char** argv) {
   cli::add_bench_command(app);
 
   app.parse_complete_callback([&] {
-    init_logging(log_level);
+    init_logging(log_level, cli::launcher_rank());  // [dist] "[rank N]" lines; ranks > 0 log warnings and up
     spdlog::debug("start-up: {}", tuning);
   });
 

@@ -290,10 +290,22 @@ int run_recipe(const RunOptions& options) {
   }
 
   if (recipe.settings.threads > 0) torch::set_num_threads(recipe.settings.threads);
+  // [dist] Data parallel under a launcher (RANK, WORLD_SIZE, ...): one CUDA device per local rank;
+  // rank 0 alone writes recipe.json and summary.json.
+  const auto dist_options = train::DistributedOptions::from_env();
+  if (dist_options.world > 1 && parse_device(recipe.settings.device).is_cuda() &&
+      recipe.settings.device.find(':') == std::string::npos) {  // "cuda" or "auto"
+    recipe.settings.device = cat("cuda:", dist_options.local_rank);
+  }
+  train::Distributed dist(dist_options, parse_device(recipe.settings.device));
   fs::create_directories(out);
-  write_file_atomic(out + "/recipe.json", json.dump(2) + "\n");
+  if (dist.is_main()) write_file_atomic(out + "/recipe.json", json.dump(2) + "\n");
   const std::string summary_path = out + "/summary.json";
   Json summary = read_summary(summary_path);
+  dist.barrier();  // [dist] every rank has read the summary before rank 0 rewrites it
+  auto write_summary = [&](const std::string& path, const Json& s) {  // [dist]
+    if (dist.is_main()) stages::write_summary(path, s);
+  };
   // Keep the summary in recipe order, with one entry per stage.
   Json ordered = Json::array();
   for (const auto& s : recipe.stages) {
@@ -321,7 +333,7 @@ int run_recipe(const RunOptions& options) {
     entry = Json{{"name", stage.name}, {"kind", stage.kind}, {"status", "running"}};
     write_summary(summary_path, summary);
     const auto start = std::chrono::steady_clock::now();
-    StageContext context{out, dir, recipe.settings, options.resume};
+    StageContext context{out, dir, recipe.settings, options.resume, &dist};
     auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
     try {
       Json eval = stage.run(context);
@@ -329,10 +341,12 @@ int run_recipe(const RunOptions& options) {
       entry["seconds"] = seconds();
       if (!eval.is_null()) entry["eval"] = eval;
       write_summary(summary_path, summary);
-      try {
-        train::write_run_report(out);  // kept current after every stage
-      } catch (const std::exception& e) {
-        spdlog::warn("report.html not written: {}", e.what());
+      if (dist.is_main()) {
+        try {
+          train::write_run_report(out);  // kept current after every stage
+        } catch (const std::exception& e) {
+          spdlog::warn("report.html not written: {}", e.what());
+        }
       }
     } catch (const std::exception& e) {
       entry["status"] = "failed";
@@ -344,12 +358,14 @@ int run_recipe(const RunOptions& options) {
       break;
     }
   }
-  try {
-    train::write_run_report(out);
-  } catch (const std::exception& e) {
-    spdlog::warn("report.html not written: {}", e.what());
+  if (dist.is_main()) {  // [dist]
+    try {
+      train::write_run_report(out);
+    } catch (const std::exception& e) {
+      spdlog::warn("report.html not written: {}", e.what());
+    }
+    print_table(summary);
   }
-  print_table(summary);
   return code;
 }
 

@@ -13,6 +13,7 @@
 #include "zeroth/stages/data.h"
 #include "zeroth/text/tokenizer.h"
 #include "zeroth/train/batching.h"
+#include "zeroth/train/distributed.h"
 #include "zeroth/train/evaluate.h"
 
 namespace zeroth::stages {
@@ -93,7 +94,14 @@ struct StageContext {
   std::string dir;            // RUN_DIR/<name>
   RecipeSettings settings;
   bool resume = false;
+  train::Distributed* dist = nullptr;  // data parallel (null: one process); rank 0 writes the stage's files
 };
+
+// [dist] Rank 0 runs `write` (saving the model, eval.json); the other ranks wait for it.
+inline void on_main_rank(const StageContext& ctx, const std::function<void()>& write) {
+  if (ctx.dist == nullptr || ctx.dist->is_main()) write();
+  if (ctx.dist != nullptr) ctx.dist->barrier(std::chrono::hours(24));
+}
 
 class Stage {
  public:

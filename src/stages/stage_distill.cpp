@@ -86,7 +86,14 @@ class DistillStage : public Stage {
   }
 
   Json run(const StageContext& ctx) override {
-    std::vector<Json> traces = trace_path_.empty() ? generate_traces(ctx) : read_traces(trace_path_);
+    std::vector<Json> traces;
+    if (trace_path_.empty() && ctx.dist != nullptr && ctx.dist->world() > 1) {
+      // [dist] rank 0 samples the teacher and writes traces.jsonl; the others read it.
+      on_main_rank(ctx, [&] { traces = generate_traces(ctx); });
+      if (!ctx.dist->is_main()) traces = read_traces(ctx.dir + "/traces.jsonl");
+    } else {
+      traces = trace_path_.empty() ? generate_traces(ctx) : read_traces(trace_path_);
+    }
     if (!train_student_) return Json();
     if (traces.empty()) throw Error("distill: no trace passed the filter; nothing to train the student on");
     LoadedModel student = load_model(model, dtype_, ctx.settings);
@@ -104,10 +111,13 @@ class DistillStage : public Stage {
     run.dir = ctx.dir;
     run.seed = ctx.settings.seed;
     run.resume = ctx.resume;
+    run.dist = ctx.dist;  // [dist]
     run.save_model = [&](const std::string& dir) { save_model(*student.model, student.tokenizer_dir, dir); };
     Json eval = train::train_sft(run, options_);
-    save_model(*student.model, student.tokenizer_dir, ctx.dir + "/model");
-    if (!eval.is_null()) write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
+    on_main_rank(ctx, [&] {  // [dist]
+      save_model(*student.model, student.tokenizer_dir, ctx.dir + "/model");
+      if (!eval.is_null()) write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
+    });
     return eval;
   }
 

@@ -39,12 +39,15 @@ class EvalStage : public Stage {
     LoadedModel m = load_model(model, dtype_, ctx.settings);
     auto rules = rewards::RuleSet::load(spec_.rules);
     auto prompts = load_eval_prompts(spec_, prompt_, *m.tokenizer);
-    auto r = train::evaluate(*m.model, *m.tokenizer, prompts, rules, spec_.options);
-    spdlog::info("{}", r.summary());
-    MetricsWriter samples(ctx.dir + "/samples.jsonl", true);
-    for (const auto& s : r.samples) samples.write_line(s);
-    Json eval = r.to_json();
-    write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
+    Json eval;
+    on_main_rank(ctx, [&] {  // [dist] rank 0 evaluates and writes; the others wait
+      auto r = train::evaluate(*m.model, *m.tokenizer, prompts, rules, spec_.options);
+      spdlog::info("{}", r.summary());
+      MetricsWriter samples(ctx.dir + "/samples.jsonl", true);
+      for (const auto& s : r.samples) samples.write_line(s);
+      eval = r.to_json();
+      write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
+    });
     return eval;
   }
 

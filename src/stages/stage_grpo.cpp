@@ -77,10 +77,13 @@ class GrpoStage : public Stage {
     run.dir = ctx.dir;
     run.seed = ctx.settings.seed;
     run.resume = ctx.resume;
+    run.dist = ctx.dist;  // [dist]
     run.save_model = [&](const std::string& dir) { save_model(*policy.model, policy.tokenizer_dir, dir); };
     Json eval = train::train_grpo(run, options_);
-    save_model(*policy.model, policy.tokenizer_dir, ctx.dir + "/model");
-    if (!eval.is_null()) write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
+    on_main_rank(ctx, [&] {  // [dist]
+      save_model(*policy.model, policy.tokenizer_dir, ctx.dir + "/model");
+      if (!eval.is_null()) write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
+    });
     return eval;
   }
 

@@ -59,10 +59,13 @@ class SftStage : public Stage {
     run.dir = ctx.dir;
     run.seed = ctx.settings.seed;
     run.resume = ctx.resume;
+    run.dist = ctx.dist;  // [dist]
     run.save_model = [&](const std::string& dir) { save_model(*m.model, m.tokenizer_dir, dir); };
     Json eval = train::train_sft(run, options_);
-    save_model(*m.model, m.tokenizer_dir, ctx.dir + "/model");
-    if (!eval.is_null()) write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
+    on_main_rank(ctx, [&] {  // [dist]
+      save_model(*m.model, m.tokenizer_dir, ctx.dir + "/model");
+      if (!eval.is_null()) write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
+    });
     return eval;
   }
 

@@ -170,7 +170,15 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
 
   fs::create_directories(run.dir);
   Checkpoints checkpoints(run.dir + "/checkpoints");
+  Distributed single_process;                                   // [dist] no-op when run.dist is null
+  Distributed& dist = run.dist ? *run.dist : single_process;    // [dist]
+  dist.broadcast_parameters(policy);  // [dist] rank 0's weights, before AdamW copies its fp32 masters
   AdamW optimizer(policy, o.optimizer);
+  if (o.prompts_per_step < dist.world()) {                      // [dist]
+    throw Error(cat("GRPO: prompts_per_step ", o.prompts_per_step, " is below the world size ", dist.world(),
+                    " (every rank needs at least one prompt group per step)"));
+  }
+  optimizer.shard(dist);                                        // [dist] ZeRO-1
   const int64_t total_updates = o.steps * o.mu * o.mini_batches;
   NonFiniteGuard guard(o.optimizer.max_consecutive_skips);
   PromptOrder order(static_cast<int64_t>(run.train.ids.size()), run.seed);
@@ -187,11 +195,15 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
     }
   }
   // A resumed run redoes the steps after its checkpoint: their old lines go first.
-  truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);
-  truncate_metrics_after(run.dir + "/samples.jsonl", start_step);
-  MetricsWriter metrics(run.dir + "/metrics.jsonl", start_step == 0);
-  MetricsWriter samples(run.dir + "/samples.jsonl", start_step == 0);
-  TensorBoardWriter tensorboard(run.dir);
+  if (dist.is_main()) {  // [dist] rank 0 alone writes metrics and samples
+    truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);
+    truncate_metrics_after(run.dir + "/samples.jsonl", start_step);
+  }
+  MetricsWriter metrics(dist.is_main() ? run.dir + "/metrics.jsonl" : "/dev/null", start_step == 0);  // [dist]
+  MetricsWriter samples(dist.is_main() ? run.dir + "/samples.jsonl" : "/dev/null", start_step == 0);  // [dist]
+  // TensorBoard events and progress lines: rank 0 only.
+  std::unique_ptr<TensorBoardWriter> tensorboard;
+  if (dist.is_main()) tensorboard = std::make_unique<TensorBoardWriter>(run.dir);
   Progress progress({.label = "grpo", .total = o.steps - start_step, .unit = "steps"});
   policy.set_gradient_checkpointing(o.gradient_checkpointing);
 
@@ -201,7 +213,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
     auto r = evaluate(policy, *run.tokenizer, run.eval, *run.rules, run.eval_options);
     last_eval = r.to_json();
     metrics.write(step, r.figures());
-    tensorboard.add_scalars(step, r.figures());
+    if (tensorboard) tensorboard->add_scalars(step, r.figures());
     spdlog::info("step {}: {}", step, r.summary());
   };
   if (start_step == 0 && o.eval_every > 0) run_eval(0);
@@ -215,17 +227,29 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
     std::vector<std::vector<Rollout>> groups;
     int64_t groups_seen = 0, zero_std_seen = 0;
     for (int64_t round = 0; round <= (o.dynamic_sampling ? o.max_resample_rounds : 0); ++round) {
-      const int64_t need = o.prompts_per_step - static_cast<int64_t>(groups.size());
-      if (need <= 0) break;
+      // [dist] This rank's share of the step's groups; every rank draws all ranks' needs from the same
+      // order and keeps its own slice, so groups never straddle ranks and the order stays in step.
+      const int64_t share = o.prompts_per_step * (dist.rank() + 1) / dist.world() - o.prompts_per_step * dist.rank() / dist.world();
+      const int64_t need = std::max<int64_t>(0, share - static_cast<int64_t>(groups.size()));
+      std::vector<double> needs(static_cast<size_t>(dist.world()), 0.0);
+      needs[static_cast<size_t>(dist.rank())] = static_cast<double>(need);
+      dist.all_reduce_sum(needs);
+      const auto total_need = static_cast<int64_t>(std::accumulate(needs.begin(), needs.end(), 0.0));
+      const auto skip = static_cast<int64_t>(std::accumulate(needs.begin(), needs.begin() + dist.rank(), 0.0));
+      if (total_need <= 0) break;
       std::vector<int64_t> picked;
       std::vector<std::vector<int64_t>> prompt_ids;
-      for (int64_t i = 0; i < need; ++i) {
-        picked.push_back(order.next());
+      for (int64_t i = 0; i < total_need; ++i) {
+        const int64_t next = order.next();
+        if (i < skip || i >= skip + need) continue;
+        picked.push_back(next);
         prompt_ids.push_back(run.train.ids[static_cast<size_t>(picked.back())]);
       }
+      if (need == 0) continue;  // [dist] this rank's share is full; the others sample more
       auto ts = Clock::now();
       rollout::SamplingOptions s = o.sampling;
       s.seed = derive_seed(run.seed, {0x5A3F, static_cast<uint64_t>(step), static_cast<uint64_t>(round)});
+      if (dist.world() > 1) s.seed = derive_seed(s.seed, {static_cast<uint64_t>(dist.rank())});  // [dist]
       policy.eval();
       rollout::RolloutResult rr;
       {
@@ -263,7 +287,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
         const bool last_round = round == (o.dynamic_sampling ? o.max_resample_rounds : 0);
         if (o.dynamic_sampling && zero_std && !last_round) continue;
         groups.push_back(std::move(group));
-        if (static_cast<int64_t>(groups.size()) >= o.prompts_per_step) break;
+        if (static_cast<int64_t>(groups.size()) >= share) break;  // [dist] share == prompts_per_step on one rank
       }
     }
 
@@ -323,6 +347,12 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
           norm.num_sequences += len > 0;
         }
         norm.constant_length = static_cast<double>(o.loss.loss_scale_factor > 0 ? o.loss.loss_scale_factor : o.sampling.max_new_tokens);
+        if (dist.world() > 1) {  // [dist] global normalizers
+          std::vector<double> v{norm.num_tokens, norm.num_sequences};
+          dist.all_reduce_sum(v);
+          norm.num_tokens = v[0];
+          norm.num_sequences = v[1];
+        }
         if (norm.num_tokens == 0) continue;
         std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) {
           return seqs[static_cast<size_t>(a)].prompt.size() + seqs[static_cast<size_t>(a)].completion.size() <
@@ -351,6 +381,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
           entropy_tokens += batch.completion_mask.sum().item<double>();
           trained_tokens += static_cast<double>(batch.ids.numel());
         }
+        dist.all_reduce_gradients(policy);  // [dist] sum over ranks
         lr = learning_rate_at(o.optimizer, optimizer.num_steps() + skipped_total, total_updates);
         auto result = optimizer.step(lr);
         ++optimizer_steps;
@@ -413,8 +444,32 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
     f["time_reward"] = time_reward;
     f["time_train"] = time_train;
     f["time_step"] = time_step;
+    if (dist.world() > 1) {  // [dist] global figures from per-rank sums (clip/ratio/advantage stats: rank 0's)
+      double sq = 0;
+      for (double x : totals) sq += x * x;
+      std::vector<double> v{std::accumulate(totals.begin(), totals.end(), 0.0), static_cast<double>(totals.size()), correct,
+                            std::accumulate(lengths.begin(), lengths.end(), 0.0), truncated, static_cast<double>(N),
+                            static_cast<double>(groups_seen), static_cast<double>(zero_std_seen),
+                            static_cast<double>(sampled_tokens), trained_tokens, entropy_sum, entropy_tokens,
+                            stats.policy_loss, formatted, format_seen, sq};
+      dist.all_reduce_sum(v);
+      const double count = std::max(1.0, v[1]), mean = v[0] / count;
+      f["reward_mean"] = mean;
+      f["reward_std"] = v[1] > 1 ? std::sqrt(std::max(0.0, v[15] / count - mean * mean)) : 0.0;
+      f["accuracy"] = v[2] / count;
+      f["completion_len_mean"] = v[3] / count;
+      f["truncation_rate"] = v[4] / count;
+      f["groups"] = v[5];
+      f["frac_zero_std"] = v[6] > 0 ? v[7] / v[6] : 0.0;
+      f["entropy"] = v[11] > 0 ? v[10] / v[11] : 0.0;
+      f["policy_loss"] = optimizer_steps ? v[12] / static_cast<double>(optimizer_steps) : 0.0;
+      if (v[14] > 0) f["format_rate"] = v[13] / v[14];
+      f["sample_tokens_per_s"] = time_sample > 0 ? v[8] / time_sample : 0.0;
+      f["train_tokens_per_s"] = time_train > 0 ? v[9] / time_train : 0.0;
+      f["world_size"] = dist.world();
+    }
     metrics.write(step, f);
-    tensorboard.add_scalars(step, f);
+    if (tensorboard) tensorboard->add_scalars(step, f);
     spdlog::info("step {}/{}: reward {:.3f} accuracy {:.3f} len {:.1f} clip {:.3f}/{:.3f} grad {:.3f} ({:.1f}s: sample {:.1f}, train {:.1f})",
                  step, o.steps, f["reward_mean"].get<double>(), f["accuracy"].get<double>(),
                  f["completion_len_mean"].get<double>(), stats.clip_frac_low(), stats.clip_frac_high(),
@@ -436,14 +491,19 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
           samples.write_line(written.back());
         }
       }
-      tensorboard.add_text("samples", step, format_samples_markdown(written));
+      if (tensorboard) tensorboard->add_text("samples", step, format_samples_markdown(written));
     }
     if (o.eval_every > 0 && step % o.eval_every == 0 && step != o.steps) run_eval(step);
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps) {
       if (!all_finite(policy)) throw Error(cat("GRPO step ", step, ": the weights hold NaN or Inf; no checkpoint written"));
-      checkpoints.save(step, optimizer, Json{{"data", order.state()}, {"skipped_updates", skipped_total}}, run.save_model);
+      if (dist.is_main()) {  // [dist] rank 0 writes; the others take part in the optimizer-state gather
+        checkpoints.save(step, optimizer, Json{{"data", order.state()}, {"skipped_updates", skipped_total}}, run.save_model);
+      } else {
+        optimizer.state_tensors();
+      }
+      dist.barrier(std::chrono::hours(24));  // [dist] rank 0 writes the checkpoint; a dead rank 0 still fails it at once
     }
-    tensorboard.flush();
+    if (tensorboard) tensorboard->flush();
     progress.advance();
     if (run.on_step_end) run.on_step_end(step);
   }

@@ -3,9 +3,13 @@
 // for bit (tests/train/test_optimizer.cpp checks it).
 #include "zeroth/train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include <torch/torch.h>
+
+#include "zeroth/train/distributed.h"
 
 namespace zeroth::train {
 
@@ -94,7 +98,7 @@ bool AdamW::decays(const std::string& name) const {
 
 bool AdamW::has_separate_masters() const {
   for (const auto& s : slots_) {
-    if (!s.master.is_same(s.param)) return true;
+    if (s.master.defined() && !s.master.is_same(s.param)) return true;
   }
   return false;
 }
@@ -139,6 +143,7 @@ StepResult AdamW::step(double lr) {
   const double step_size = lr / bias_correction1;
   for (size_t k = 0; k < active.size(); ++k) {
     Slot& s = slots_[active[k]];
+    if (!owns(s)) continue;  // ZeRO-1: another rank updates it (broadcast below)
     const torch::Tensor& g = grads[k];
     if (s.decay && options_.weight_decay != 0.0) s.master.mul_(1.0 - lr * options_.weight_decay);
     s.exp_avg.mul_(b1).add_(g, 1.0 - b1);
@@ -146,6 +151,9 @@ StepResult AdamW::step(double lr) {
     auto denom = (s.exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options_.eps);
     s.master.addcdiv_(s.exp_avg, denom, -step_size);
     if (!s.master.is_same(s.param)) s.param.copy_(s.master);  // round to the parameter dtype
+  }
+  if (dist_ != nullptr) {  // ZeRO-1: the owners send their updated parameters
+    for (size_t i : active) dist_->broadcast(slots_[i].param, slots_[i].owner);
   }
   return result;
 }
@@ -159,6 +167,20 @@ void AdamW::zero_grad() {
 
 NamedTensors AdamW::state_tensors() const {
   NamedTensors out;
+  if (dist_ != nullptr) {  // ZeRO-1: gather every shard on rank 0, one tensor at a time
+    torch::NoGradGuard no_grad;
+    for (const auto& s : slots_) {
+      const std::pair<const char*, const at::Tensor*> parts[] = {
+          {"master.", &s.master}, {"exp_avg.", &s.exp_avg}, {"exp_avg_sq.", &s.exp_avg_sq}};
+      for (const auto& [prefix, tensor] : parts) {
+        at::Tensor buf = owns(s) ? tensor->detach().contiguous()
+                                 : torch::empty(s.param.sizes(), s.param.options().dtype(torch::kFloat));
+        dist_->broadcast(buf, s.owner);
+        if (dist_->is_main()) out.emplace_back(prefix + s.name, buf.to(torch::kCPU).clone());
+      }
+    }
+    return out;
+  }
   for (const auto& s : slots_) {
     out.emplace_back("master." + s.name, s.master.detach().to(torch::kCPU).clone());
     out.emplace_back("exp_avg." + s.name, s.exp_avg.to(torch::kCPU).clone());
@@ -189,12 +211,48 @@ void AdamW::load_state_tensors(const std::map<std::string, at::Tensor>& tensors,
     fetch("exp_avg_sq." + s.name, s);
   }
   for (auto& s : slots_) {
+    if (!owns(s)) {  // ZeRO-1: only the weights; another rank keeps the moments
+      s.param.copy_(fetch("master." + s.name, s));
+      continue;
+    }
     s.master.copy_(fetch("master." + s.name, s));
     s.exp_avg.copy_(fetch("exp_avg." + s.name, s));
     s.exp_avg_sq.copy_(fetch("exp_avg_sq." + s.name, s));
     if (!s.master.is_same(s.param)) s.param.copy_(s.master);
   }
   num_steps_ = num_steps;
+}
+
+bool AdamW::owns(const Slot& s) const { return dist_ == nullptr || s.owner == dist_->rank(); }
+
+void AdamW::shard(Distributed& dist) {
+  if (!dist.active() || dist.world() <= 1) return;
+  ZEROTH_CHECK(dist_ == nullptr, "AdamW::shard: already sharded");
+  dist_ = &dist;
+  // Largest first to the least loaded rank (ties: the lower rank), the same on every rank.
+  std::vector<size_t> by_size(slots_.size());
+  std::iota(by_size.begin(), by_size.end(), size_t{0});
+  std::stable_sort(by_size.begin(), by_size.end(),
+                   [&](size_t a, size_t b) { return slots_[a].param.numel() > slots_[b].param.numel(); });
+  std::vector<int64_t> load(static_cast<size_t>(dist.world()), 0);
+  for (size_t i : by_size) {
+    const auto r = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    slots_[i].owner = static_cast<int>(r);
+    load[r] += slots_[i].param.numel();
+  }
+  for (auto& s : slots_) {
+    if (owns(s)) continue;
+    if (!s.master.is_same(s.param)) s.master = s.param;  // no separate fp32 copy of what we don't update
+    s.exp_avg = at::Tensor();
+    s.exp_avg_sq = at::Tensor();
+  }
+}
+
+int AdamW::owner(const std::string& name) const {
+  for (const auto& s : slots_) {
+    if (s.name == name) return s.owner;
+  }
+  throw Error("AdamW: no trainable parameter named " + quote(name));
 }
 
 void NonFiniteGuard::record(bool applied, int64_t step, const std::string& what) {

@@ -83,7 +83,11 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
 
   const int64_t total = o.total_steps(static_cast<int64_t>(data.size()));
   Checkpoints checkpoints(run.dir + "/checkpoints");
+  Distributed single_process;                                   // [dist] no-op when run.dist is null
+  Distributed& dist = run.dist ? *run.dist : single_process;    // [dist]
+  dist.broadcast_parameters(m);  // [dist] rank 0's weights, before AdamW copies its fp32 masters
   AdamW optimizer(m, o.optimizer);
+  optimizer.shard(dist);                                        // [dist] ZeRO-1
   NonFiniteGuard guard(o.optimizer.max_consecutive_skips);
   int64_t start_step = 0, position = 0, skipped_total = 0;
   if (run.resume) {
@@ -94,9 +98,10 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
       spdlog::info("resuming SFT from {} (step {})", latest->dir, start_step);
     }
   }
-  truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);
-  MetricsWriter metrics(run.dir + "/metrics.jsonl", start_step == 0);
-  TensorBoardWriter tensorboard(run.dir);
+  if (dist.is_main()) truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);       // [dist]
+  MetricsWriter metrics(dist.is_main() ? run.dir + "/metrics.jsonl" : "/dev/null", start_step == 0);  // [dist]
+  std::unique_ptr<TensorBoardWriter> tensorboard;  // rank 0 only
+  if (dist.is_main()) tensorboard = std::make_unique<TensorBoardWriter>(run.dir);
   Progress progress({.label = "sft", .total = total - start_step, .unit = "steps"});
   m.set_gradient_checkpointing(o.gradient_checkpointing);
 
@@ -118,7 +123,7 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
     auto r = evaluate(m, *run.tokenizer, run.eval, *run.rules, run.eval_options);
     last_eval = r.to_json();
     metrics.write(step, r.figures());
-    tensorboard.add_scalars(step, r.figures());
+    if (tensorboard) tensorboard->add_scalars(step, r.figures());
     spdlog::info("step {}: {}", step, r.summary());
   };
   if (start_step == 0 && o.eval_every > 0) run_eval(0);
@@ -135,6 +140,10 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
       }
       rows.push_back(order[static_cast<size_t>(position % n)]);
     }
+    if (dist.world() > 1) {  // [dist] this rank's slice of the step's batch
+      const int64_t B = static_cast<int64_t>(rows.size()), W = dist.world(), r = dist.rank();
+      rows = std::vector<int64_t>(rows.begin() + B * r / W, rows.begin() + B * (r + 1) / W);
+    }
     algo::LossNormalizer norm;
     for (int64_t r : rows) {
       const auto len = static_cast<double>(data[static_cast<size_t>(r)].completion.size());
@@ -142,6 +151,13 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
       norm.num_sequences += len > 0;
     }
     norm.constant_length = static_cast<double>(o.max_length);
+    if (dist.world() > 1) {  // [dist] global normalizers
+      std::vector<double> v{norm.num_tokens, norm.num_sequences};
+      dist.all_reduce_sum(v);
+      norm.num_tokens = v[0];
+      norm.num_sequences = v[1];
+    }
+    const double padded_before = window_padded;  // [dist]
     std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) {
       return data[static_cast<size_t>(a)].prompt.size() + data[static_cast<size_t>(a)].completion.size() <
              data[static_cast<size_t>(b)].prompt.size() + data[static_cast<size_t>(b)].completion.size();
@@ -160,6 +176,14 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
         window_padded += static_cast<double>(batch.ids.numel());
       }
     }
+    if (dist.world() > 1) {  // [dist] sum gradients and the loss figures over ranks
+      if (norm.num_tokens > 0) dist.all_reduce_gradients(m);
+      std::vector<double> v{step_loss, step_tokens, window_padded - padded_before};
+      dist.all_reduce_sum(v);
+      step_loss = v[0];
+      step_tokens = v[1];
+      window_padded = padded_before + v[2];
+    }
     const double lr = learning_rate_at(o.optimizer, optimizer.num_steps() + skipped_total, total);
     auto result = optimizer.step(lr);
     guard.record(result.applied(), step, "gradients");
@@ -175,8 +199,8 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
              {"epoch", static_cast<double>(position) / static_cast<double>(n)},
              {"tokens_per_s", seconds > 0 ? window_padded / seconds : 0.0}};
       metrics.write(step, f);
-      tensorboard.add_scalars(step, f);
-      tensorboard.flush();
+      if (tensorboard) tensorboard->add_scalars(step, f);
+      if (tensorboard) tensorboard->flush();
       spdlog::info("sft step {}/{}: loss {:.4f} lr {:.2e} grad {:.3f} epoch {:.2f}", step, total, f["loss"].get<double>(),
                    lr, result.grad_norm, f["epoch"].get<double>());
       window_start = std::chrono::steady_clock::now();
@@ -185,7 +209,12 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
     progress.advance();
     if (o.eval_every > 0 && step % o.eval_every == 0 && step != total) run_eval(step);
     if ((o.save_every > 0 && step % o.save_every == 0) || step == total) {
-      checkpoints.save(step, optimizer, Json{{"position", position}, {"skipped_updates", skipped_total}}, run.save_model);
+      if (dist.is_main()) {  // [dist] rank 0 writes; the others take part in the optimizer-state gather
+        checkpoints.save(step, optimizer, Json{{"position", position}, {"skipped_updates", skipped_total}}, run.save_model);
+      } else {
+        optimizer.state_tensors();
+      }
+      dist.barrier(std::chrono::hours(24));  // [dist] rank 0 writes the checkpoint; a dead rank 0 still fails it at once
     }
   }
   run_eval(total);

@@ -1,5 +1,6 @@
 set(ZEROTH_train_SOURCES
   src/train/optimizer.cpp
+  src/train/distributed.cpp
   src/train/schedule.cpp
   src/train/train_state.cpp
   src/train/batching.cpp

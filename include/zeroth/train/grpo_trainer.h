@@ -20,6 +20,7 @@
 #include "zeroth/rewards/rule_set.h"
 #include "zeroth/rollout/sampling_options.h"
 #include "zeroth/text/tokenizer.h"
+#include "zeroth/train/distributed.h"
 #include "zeroth/train/evaluate.h"
 #include "zeroth/train/optimizer.h"
 
@@ -62,6 +63,10 @@ struct GrpoRun {
   std::function<void(const std::string& dir)> save_model;
   // Called after each step's metrics and checkpoint (tests use it to simulate a crash).
   std::function<void(int64_t step)> on_step_end;
+  // Data parallel (distributed.h; null: single process). Each rank trains on its slice of every
+  // step's data, gradients and loss normalizers are summed, optimizer state is sharded (ZeRO-1),
+  // and only rank 0 writes metrics, samples, checkpoints and models. Every rank must call this.
+  Distributed* dist = nullptr;
 };
 
 // Trains; returns the final evaluation (null when there is no eval set).

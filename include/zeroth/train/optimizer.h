@@ -18,6 +18,8 @@
 
 namespace zeroth::train {
 
+class Distributed;  // distributed.h
+
 enum class LrSchedule { Constant, Cosine, Linear };  // "constant", "cosine", "linear"
 
 // The recipe's "optimizer" object. Defaults: TRL/verl lr 1e-6, torch's betas and eps, verl's
@@ -82,6 +84,17 @@ class AdamW {
   // parameters. Error naming `source` and the tensor on a missing name or a shape mismatch.
   void load_state_tensors(const std::map<std::string, at::Tensor>& tensors, int64_t num_steps, const std::string& source);
 
+  // ZeRO-1 (distributed.h): from now on this rank keeps fp32 masters and moments only for the
+  // parameters it owns (a balanced split by size over dist.world() ranks, the same on every rank).
+  // step() still measures the global norm over ALL gradients (which the caller has summed over
+  // ranks, so it is identical everywhere), updates the owned parameters and broadcasts each updated
+  // parameter from its owner: the result equals the unsharded step. Collectives, which every rank
+  // must call together: step(), state_tensors() (gathers the full state on rank 0; other ranks get
+  // an empty list) and load_state_tensors() (each rank takes its shard from the full state). No-op
+  // when dist is single-process. `dist` must outlive the optimizer.
+  void shard(Distributed& dist);
+  int owner(const std::string& name) const;   // the rank that owns a parameter (0 when unsharded)
+
  private:
   struct Slot {
     std::string name;
@@ -90,8 +103,11 @@ class AdamW {
     at::Tensor exp_avg;     // fp32
     at::Tensor exp_avg_sq;  // fp32
     bool decay = true;
+    int owner = 0;          // ZeRO-1: the rank holding master and moments
   };
+  bool owns(const Slot& s) const;
   OptimizerOptions options_;
+  Distributed* dist_ = nullptr;  // set by shard(); null: unsharded
   std::vector<Slot> slots_;
   int64_t num_steps_ = 0;
 };

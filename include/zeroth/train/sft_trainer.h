@@ -14,6 +14,7 @@
 #include "zeroth/model/transformer.h"
 #include "zeroth/rewards/rule_set.h"
 #include "zeroth/train/batching.h"
+#include "zeroth/train/distributed.h"
 #include "zeroth/train/evaluate.h"
 #include "zeroth/train/optimizer.h"
 
@@ -50,6 +51,10 @@ struct SftRun {
   uint64_t seed = 1;
   bool resume = false;
   std::function<void(const std::string& dir)> save_model;
+  // Data parallel (distributed.h; null: single process). Each rank trains on its slice of every
+  // step's data, gradients and loss normalizers are summed, optimizer state is sharded (ZeRO-1),
+  // and only rank 0 writes metrics, samples, checkpoints and models. Every rank must call this.
+  Distributed* dist = nullptr;
 };
 
 // Trains; returns the final evaluation (null without an eval set).

@@ -5,6 +5,7 @@
 
 #include "zeroth/core/device.h"
 #include "zeroth/core/error.h"
+#include "zeroth/core/fs.h"
 #include "zeroth/model/checkpoint.h"
 #include "zeroth/model/config.h"
 #include "zeroth/rewards/rule_set.h"
@@ -184,6 +185,14 @@ int64_t response_eos(const model::TransformerImpl& model, const text::Tokenizer&
   if (!model.config().eos_token_ids.empty()) return model.config().eos_token_ids.front();
   if (auto id = tokenizer.eos_token_id()) return *id;
   throw Error("neither the model's config.json nor the tokenizer names an EOS token; responses need one to end");
+}
+
+Json write_stage_outputs(const StageContext& ctx, LoadedModel& m, const Json& eval) {
+  on_main_rank(ctx, [&] {
+    save_model(*m.model, m.tokenizer_dir, ctx.dir + "/model");
+    if (!eval.is_null()) write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
+  });
+  return eval;
 }
 
 }  // namespace zeroth::stages

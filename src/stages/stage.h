@@ -120,6 +120,20 @@ class Stage {
   virtual Json run(const StageContext& context) = 0;
 };
 
+// What every training run takes from the stage context, and a saver for its checkpoints.
+template <typename Run>
+void fill_run_context(Run& run, const StageContext& ctx, LoadedModel& m) {
+  run.dir = ctx.dir;
+  run.seed = ctx.settings.seed;
+  run.resume = ctx.resume;
+  run.dist = ctx.dist;
+  run.save_model = [&m](const std::string& dir) { save_model(*m.model, m.tokenizer_dir, dir); };
+}
+
+// A training stage's outputs (rank 0 writes, the others wait): the model in `ctx.dir/model` and
+// `ctx.dir/eval.json` when there is an evaluation. Returns `eval`.
+Json write_stage_outputs(const StageContext& ctx, LoadedModel& m, const Json& eval);
+
 std::unique_ptr<Stage> make_sft_stage(const JsonReader& stage, const RecipeSettings& settings);
 std::unique_ptr<Stage> make_grpo_stage(const JsonReader& stage, const RecipeSettings& settings);
 std::unique_ptr<Stage> make_distill_stage(const JsonReader& stage, const RecipeSettings& settings);

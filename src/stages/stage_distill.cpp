@@ -108,17 +108,8 @@ class DistillStage : public Stage {
       run.eval = load_eval_prompts(eval_, prompt_, *student.tokenizer);
       run.eval_options = eval_.options;
     }
-    run.dir = ctx.dir;
-    run.seed = ctx.settings.seed;
-    run.resume = ctx.resume;
-    run.dist = ctx.dist;  // [dist]
-    run.save_model = [&](const std::string& dir) { save_model(*student.model, student.tokenizer_dir, dir); };
-    Json eval = train::train_sft(run, options_);
-    on_main_rank(ctx, [&] {  // [dist]
-      save_model(*student.model, student.tokenizer_dir, ctx.dir + "/model");
-      if (!eval.is_null()) write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
-    });
-    return eval;
+    fill_run_context(run, ctx, student);
+    return write_stage_outputs(ctx, student, train::train_sft(run, options_));
   }
 
  private:

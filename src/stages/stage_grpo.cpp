@@ -74,17 +74,8 @@ class GrpoStage : public Stage {
       run.eval_options = eval_.options;
     }
     spdlog::info("grpo: {} training prompts, {} eval prompts", run.train.ids.size(), run.eval.ids.size());
-    run.dir = ctx.dir;
-    run.seed = ctx.settings.seed;
-    run.resume = ctx.resume;
-    run.dist = ctx.dist;  // [dist]
-    run.save_model = [&](const std::string& dir) { save_model(*policy.model, policy.tokenizer_dir, dir); };
-    Json eval = train::train_grpo(run, options_);
-    on_main_rank(ctx, [&] {  // [dist]
-      save_model(*policy.model, policy.tokenizer_dir, ctx.dir + "/model");
-      if (!eval.is_null()) write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
-    });
-    return eval;
+    fill_run_context(run, ctx, policy);
+    return write_stage_outputs(ctx, policy, train::train_grpo(run, options_));
   }
 
  private:

@@ -56,17 +56,8 @@ class SftStage : public Stage {
       run.eval_options = eval_.options;
     }
     run.tokenizer = m.tokenizer.get();
-    run.dir = ctx.dir;
-    run.seed = ctx.settings.seed;
-    run.resume = ctx.resume;
-    run.dist = ctx.dist;  // [dist]
-    run.save_model = [&](const std::string& dir) { save_model(*m.model, m.tokenizer_dir, dir); };
-    Json eval = train::train_sft(run, options_);
-    on_main_rank(ctx, [&] {  // [dist]
-      save_model(*m.model, m.tokenizer_dir, ctx.dir + "/model");
-      if (!eval.is_null()) write_file_atomic(ctx.dir + "/eval.json", eval.dump(2) + "\n");
-    });
-    return eval;
+    fill_run_context(run, ctx, m);
+    return write_stage_outputs(ctx, m, train::train_sft(run, options_));
   }
 
  private:

@@ -1,0 +1,41 @@
+// End to end: a shrunken tiny recipe (cold-start SFT -> GRPO -> eval) through `zeroth run`. GRPO must
+// beat the SFT checkpoint's held-out accuracy, and every stage's model directory must load.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "support/paths.h"
+#include "support/run_command.h"
+#include "zeroth/core/json.h"
+#include "zeroth/model/checkpoint.h"
+
+using namespace zeroth;
+
+TEST_CASE("e2e: the tiny SFT -> GRPO -> eval recipe learns; GRPO beats SFT on held-out data", "[stages][e2e]") {
+  testing::TempDir dir;
+  const std::string out = dir.file("run");
+  // Shrunken: fewer SFT and GRPO steps and smaller eval sets than the shipped recipe (same seed).
+  auto r = testing::run_command("cd " + std::string(ZEROTH_SOURCE_DIR) + " && " + testing::zeroth_binary() +
+                                " run recipes/tiny/sft_then_grpo.json --out " + out +
+                                " --set sft.steps=300 --set grpo.steps=60 --set sft.eval.limit=120"
+                                " --set grpo.eval.limit=120 --set eval.limit=120");
+  INFO(r.err.substr(r.err.size() > 4000 ? r.err.size() - 4000 : 0));
+  REQUIRE(r.exit_code == 0);
+  Json summary = load_json(out + "/summary.json");
+  REQUIRE(summary["stages"].size() == 3);
+  for (const auto& s : summary["stages"]) REQUIRE(s["status"] == "done");
+  const double sft = summary["stages"][0]["eval"]["accuracy"].get<double>();
+  const double grpo = summary["stages"][1]["eval"]["accuracy"].get<double>();
+  INFO("sft accuracy " << sft << ", grpo accuracy " << grpo);
+  REQUIRE(grpo >= sft + 0.05);
+  REQUIRE(summary["stages"][1]["eval"]["format_rate"].get<double>() > 0.8);
+  for (const char* stage : {"sft", "grpo"}) {
+    auto m = model::load_hf_model(out + "/" + stage + "/model", torch::kFloat, torch::kCPU);
+    REQUIRE(m->config().vocab_size == 263);
+  }
+  for (const char* file : {"recipe.json", "report.html", "sft/metrics.jsonl", "grpo/metrics.jsonl", "grpo/samples.jsonl",
+                           "grpo/eval.json", "eval/eval.json"}) {
+    INFO(file);
+    REQUIRE(std::filesystem::exists(out + "/" + file));
+  }
+}

@@ -70,7 +70,7 @@ TEST_CASE("checkpoint: save -> load is bit-exact, single file and sharded, fp32 
   }
 }
 
-TEST_CASE("checkpoint: tokenizer and generation config are copied; eos ids merged", "[model][checkpoint]") {
+TEST_CASE("checkpoint: tokenizer and generation config are copied, eos ids merged", "[model][checkpoint]") {
   TempDir dir;
   const std::string src = dir.file("src"), out = dir.file("out");
   fs::create_directories(src);

@@ -33,7 +33,7 @@ std::vector<double> expected_logprobs(model::TransformerImpl& m, const std::vect
 }
 }  // namespace
 
-TEST_CASE("cli: init-model writes a loadable HF directory; score gives per-token log-probs", "[model][cli]") {
+TEST_CASE("cli: init-model writes a loadable HF directory, score gives per-token log-probs", "[model][cli]") {
   TempDir dir;
   const std::string out = dir.file("tiny");
   auto r = run_command(zeroth_binary() + " init-model --config " + test_data_path("model/configs/qwen3.json") +

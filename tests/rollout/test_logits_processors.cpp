@@ -82,7 +82,7 @@ TEST_CASE("presence and frequency penalties count completion tokens only", "[rol
   require_close(out, torch::tensor({{0.0f, -1.0f, -0.75f}}));
 }
 
-TEST_CASE("banned tokens are never chosen; ids outside the vocabulary are an error", "[rollout][logits]") {
+TEST_CASE("banned tokens are never chosen, ids outside the vocabulary are an error", "[rollout][logits]") {
   auto out = apply(single(make_banned_tokens({1})), torch::tensor({{0.0f, 9.0f, 1.0f}}));
   REQUIRE(std::isinf(out[0][1].item<float>()));
   auto greedy = sample_tokens(torch::tensor({{0.0f, 9.0f, 1.0f}}), single(make_banned_tokens({1})), {}, true, {});

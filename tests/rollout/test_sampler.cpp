@@ -133,7 +133,7 @@ TEST_CASE("sampler: bad prompts are errors naming the prompt", "[rollout][sample
   REQUIRE_THROWS_WITH(sampler.sample_groups({{1, 2}}, o), Catch::Contains("stop strings need a tokenizer"));
 }
 
-TEST_CASE("sampler: stop strings are found in decoded text and cut from it; EOS ends a completion",
+TEST_CASE("sampler: stop strings are found in decoded text and cut from it, EOS ends a completion",
           "[rollout][sampler]") {
   auto tokenizer = text::Tokenizer::from_file(std::string(ZEROTH_SOURCE_DIR) + "/data/tokenizers/byte_level");
   Json cfg_json = zeroth::testing::tiny_config_json("qwen2");

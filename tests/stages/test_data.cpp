@@ -26,7 +26,7 @@ DataSpec generator_spec(const std::string& name, Json params, int64_t n, double 
 
 }  // namespace
 
-TEST_CASE("data: countdown examples are solvable; their traces score 1 with the countdown rule set", "[stages][data]") {
+TEST_CASE("data: countdown examples are solvable, their traces score 1 with the countdown rule set", "[stages][data]") {
   auto examples = load_examples(generator_spec("countdown", {{"count", 4}, {"max_number", 25}}, 200), Split::kAll);
   REQUIRE(examples.size() == 200);
   auto rules = rewards::RuleSet::load("countdown");
@@ -121,7 +121,7 @@ TEST_CASE("data: bad lines and bad specs name the file, the line and the key", "
   REQUIRE_THROWS_WITH(parse_data_spec(JsonReader(typo, "r.json", "stages[0].data")), Catch::Contains("num_examples"));
 }
 
-TEST_CASE("data: prompt templates fill fields; r1_zero is the paper's template", "[stages][data]") {
+TEST_CASE("data: prompt templates fill fields, r1_zero is the paper's template", "[stages][data]") {
   Json e = {{"question", "2+2"}, {"answer", "4"}};
   PromptSpec p = parse_prompt_spec(JsonReader(Json("Q: {question} A:"), "r.json", "prompt"));
   REQUIRE(render_prompt(p, e, nullptr) == "Q: 2+2 A:");

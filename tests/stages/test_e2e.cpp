@@ -11,14 +11,15 @@
 
 using namespace zeroth;
 
-TEST_CASE("e2e: the tiny SFT -> GRPO -> eval recipe learns; GRPO beats SFT on held-out data", "[stages][e2e]") {
+TEST_CASE("e2e: the tiny SFT -> GRPO -> eval recipe learns, GRPO beats SFT on held-out data", "[stages][e2e]") {
   testing::TempDir dir;
   const std::string out = dir.file("run");
-  // Shrunken: fewer SFT and GRPO steps and smaller eval sets than the shipped recipe (same seed).
+  // Shrunken: 80 GRPO steps instead of 100 and a smaller final eval than the shipped recipe (same
+  // seed). A weaker cold start (300 SFT steps) was tried and is not a fair test: with ~10% accuracy
+  // most groups have no correct sample and GRPO has nothing to amplify.
   auto r = testing::run_command("cd " + std::string(ZEROTH_SOURCE_DIR) + " && " + testing::zeroth_binary() +
                                 " run recipes/tiny/sft_then_grpo.json --out " + out +
-                                " --set sft.steps=300 --set grpo.steps=60 --set sft.eval.limit=120"
-                                " --set grpo.eval.limit=120 --set eval.limit=120");
+                                " --set grpo.steps=80 --set eval.limit=200");
   INFO(r.err.substr(r.err.size() > 4000 ? r.err.size() - 4000 : 0));
   REQUIRE(r.exit_code == 0);
   Json summary = load_json(out + "/summary.json");

@@ -74,7 +74,7 @@ TEST_CASE("recipe: every error of a bad recipe is reported at once, with the fil
   REQUIRE_FALSE(fs::exists(o.out));  // nothing ran
 }
 
-TEST_CASE("recipe: missing inputs stop a real run before any work; --dry-run lists them and exits 0",
+TEST_CASE("recipe: missing inputs stop a real run before any work, --dry-run lists them and exits 0",
           "[stages][recipe]") {
   testing::TempDir dir;
   std::string text = std::string(R"({"stages": [)") + tiny_stage() + R"(,

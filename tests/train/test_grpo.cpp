@@ -97,7 +97,7 @@ double mean_reward(const std::vector<Json>& m, size_t from, size_t to) {
 
 }  // namespace
 
-TEST_CASE("grpo: a tiny policy learns to name the majority digit; with lr 0 it does not", "[train][grpo]") {
+TEST_CASE("grpo: a tiny policy learns to name the majority digit, with lr 0 it does not", "[train][grpo]") {
   Setup s;
   auto prompts = majority_prompts(s.tok, 512, 1);
   for (double lr : {1e-2, 0.0}) {

@@ -280,7 +280,7 @@ TEST_CASE("render_report_html: charts per figure group, eval table, escaped samp
   CHECK(count(html, "<script>") == 1);
 }
 
-TEST_CASE("render_report_html: a failed stage shows its error, escaped; a stage with no files yet", "[train][report]") {
+TEST_CASE("render_report_html: a failed stage shows its error, escaped, a stage with no files yet", "[train][report]") {
   TempDir dir;
   write_file_atomic(dir.file("summary.json"), R"({"stages": [
     {"name": "sft", "kind": "sft", "status": "failed", "seconds": 3, "error": "data/x.jsonl: line 3: expected <text>"},

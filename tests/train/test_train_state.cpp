@@ -118,7 +118,7 @@ TEST_CASE("train state: save, load and continue equals uninterrupted training bi
   REQUIRE(train_step(d, opt_d, state_d) != losses_a[kTotalSteps / 2]);
 }
 
-TEST_CASE("train state: a second save replaces the first atomically; NaN state is refused", "[train][train_state]") {
+TEST_CASE("train state: a second save replaces the first atomically, NaN state is refused", "[train][train_state]") {
   TempDir tmp;
   const std::string dir = tmp.file("state");
   auto m = make_model(1, torch::kFloat);

@@ -9,7 +9,7 @@
 
 #include "zeroth/core/error.h"
 #include "zeroth/core/fs.h"
-#include "zeroth/core/safetensors.h"
+#include "zeroth/train/train_state.h"
 
 namespace fs = std::filesystem;
 
@@ -25,7 +25,8 @@ std::optional<Checkpoints::Entry> Checkpoints::latest() const {
   Entry e;
   e.dir = dir_ + "/" + r.get<std::string>("dir");
   e.step = r.get<int64_t>("step");
-  e.state = load_json(e.dir + "/trainer.json");
+  // The trainer's values travel as the training state's "extra" (train_state.h layout).
+  e.state = load_json(e.dir + "/state/train_state.json").at("extra");
   return e;
 }
 
@@ -36,19 +37,17 @@ void Checkpoints::save(int64_t step, AdamW& optimizer, const Json& extra,
   const std::string tmp = final_dir + ".tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  auto tensors = optimizer.state_tensors();
-  for (const auto& [n, t] : tensors) {
-    if (!torch::isfinite(t).all().item<bool>()) {
-      fs::remove_all(tmp);
-      throw Error(cat("checkpoint at step ", step, ": optimizer tensor ", n, " holds NaN or Inf; not written"));
-    }
+  TrainState state;
+  state.step = optimizer.num_steps();
+  state.extra = extra;
+  state.extra["step"] = step;
+  try {
+    save_train_state(tmp + "/state", state, optimizer);  // refuses NaN/Inf; keeps every RNG
+  } catch (...) {
+    fs::remove_all(tmp);
+    throw;
   }
-  write_safetensors(tmp + "/optimizer.safetensors", tensors);
   if (save_model) save_model(tmp + "/model");
-  Json state = extra;
-  state["step"] = step;
-  state["optimizer_steps"] = optimizer.num_steps();
-  write_file_atomic(tmp + "/trainer.json", state.dump(2) + "\n");
   fs::remove_all(final_dir);
   fs::rename(tmp, final_dir);
   write_file_atomic(dir_ + "/latest.json", Json{{"step", step}, {"dir", name}}.dump() + "\n");
@@ -72,11 +71,7 @@ void Checkpoints::save(int64_t step, AdamW& optimizer, const Json& extra,
 }
 
 int64_t Checkpoints::restore(const Entry& entry, AdamW& optimizer) {
-  const std::string path = entry.dir + "/optimizer.safetensors";
-  auto file = SafetensorsFile::open(path);
-  std::map<std::string, at::Tensor> tensors;
-  for (const auto& info : file->tensors()) tensors[info.name] = file->tensor(info.name);
-  optimizer.load_state_tensors(tensors, entry.state.at("optimizer_steps").get<int64_t>(), path);
+  load_train_state(entry.dir + "/state", optimizer);
   return entry.step;
 }
 

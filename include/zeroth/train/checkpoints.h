@@ -1,7 +1,7 @@
 // Training checkpoints for --resume: RUN_DIR/<stage>/checkpoints/step-N/ holds the model in
-// Hugging Face layout (model/), the optimizer state with fp32 master weights and moments
-// (optimizer.safetensors) and trainer.json (step, optimizer steps, data position, anything the
-// trainer adds); latest.json names the newest complete one. A checkpoint is written into a
+// Hugging Face layout (model/) and the training state of train_state.h (state/: fp32 masters and
+// moments, every RNG, and the trainer's step, data position and counters as its "extra");
+// latest.json names the newest complete one. A checkpoint is written into a
 // temporary folder and renamed, so a killed run never leaves a half-written one; older ones are
 // removed after the new one is in place.
 #pragma once
@@ -24,14 +24,14 @@ class Checkpoints {
   struct Entry {
     std::string dir;   // the step-N folder
     int64_t step = 0;
-    Json state;        // trainer.json
+    Json state;        // the trainer's values (TrainState::extra)
   };
   std::optional<Entry> latest() const;
 
   // `save_model(dir)` writes the model in HF layout; `extra` goes into trainer.json.
   void save(int64_t step, AdamW& optimizer, const Json& extra, const std::function<void(const std::string&)>& save_model);
-  // Loads the optimizer state (whose fp32 masters are copied into the model's parameters);
-  // returns the step.
+  // Loads the training state (the optimizer's fp32 masters are copied into the model's parameters,
+  // the torch generators restored); returns the step.
   int64_t restore(const Entry& entry, AdamW& optimizer);
   const std::string& dir() const { return dir_; }
 

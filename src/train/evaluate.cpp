@@ -4,11 +4,13 @@
 #include <chrono>
 #include <cstdio>
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "zeroth/core/error.h"
 #include "zeroth/core/progress.h"
 #include "zeroth/rollout/sampler.h"
+#include "zeroth/train/tensorboard.h"
 
 namespace zeroth::train {
 
@@ -139,6 +141,17 @@ EvalResult evaluate(model::TransformerImpl& model, const text::Tokenizer& tokeni
   if (format_seen > 0) out.format_rate = format_hits / format_seen;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
+}
+
+Json evaluate_and_record(model::TransformerImpl& model, const text::Tokenizer& tokenizer, const PromptData& data,
+                         const rewards::RuleSet& rules, const EvalOptions& options, int64_t step,
+                         MetricsWriter& metrics, TensorBoardWriter* tensorboard) {
+  if (data.ids.empty()) return Json();
+  auto r = evaluate(model, tokenizer, data, rules, options);
+  metrics.write(step, r.figures());
+  if (tensorboard) tensorboard->add_scalars(step, r.figures());
+  spdlog::info("step {}: {}", step, r.summary());
+  return r.to_json();
 }
 
 }  // namespace zeroth::train

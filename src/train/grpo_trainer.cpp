@@ -209,12 +209,8 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
 
   Json last_eval;
   auto run_eval = [&](int64_t step) {
-    if (run.eval.ids.empty()) return;
-    auto r = evaluate(policy, *run.tokenizer, run.eval, *run.rules, run.eval_options);
-    last_eval = r.to_json();
-    metrics.write(step, r.figures());
-    if (tensorboard) tensorboard->add_scalars(step, r.figures());
-    spdlog::info("step {}: {}", step, r.summary());
+    last_eval = evaluate_and_record(policy, *run.tokenizer, run.eval, *run.rules, run.eval_options, step, metrics,
+                                    tensorboard.get());
   };
   if (start_step == 0 && o.eval_every > 0) run_eval(0);
 

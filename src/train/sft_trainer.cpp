@@ -119,12 +119,9 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
 
   Json last_eval;
   auto run_eval = [&](int64_t step) {
-    if (run.eval.ids.empty() || run.rules == nullptr || run.tokenizer == nullptr) return;
-    auto r = evaluate(m, *run.tokenizer, run.eval, *run.rules, run.eval_options);
-    last_eval = r.to_json();
-    metrics.write(step, r.figures());
-    if (tensorboard) tensorboard->add_scalars(step, r.figures());
-    spdlog::info("step {}: {}", step, r.summary());
+    if (run.rules == nullptr || run.tokenizer == nullptr) return;
+    last_eval = evaluate_and_record(m, *run.tokenizer, run.eval, *run.rules, run.eval_options, step, metrics,
+                                    tensorboard.get());
   };
   if (start_step == 0 && o.eval_every > 0) run_eval(0);
 

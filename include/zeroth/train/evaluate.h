@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "zeroth/core/json.h"
+#include "zeroth/core/metrics.h"
 #include "zeroth/model/transformer.h"
 #include "zeroth/rewards/rule_set.h"
 #include "zeroth/text/tokenizer.h"
@@ -54,6 +55,15 @@ struct EvalResult {
 
 EvalResult evaluate(model::TransformerImpl& model, const text::Tokenizer& tokenizer, const PromptData& data,
                     const rewards::RuleSet& rules, const EvalOptions& options);
+
+class TensorBoardWriter;
+
+// A training loop's periodic evaluation: evaluate(), then its figures to metrics.jsonl (and
+// TensorBoard when given) at `step` and one log line. Returns the eval.json object; null (and
+// nothing run) when `data` is empty.
+Json evaluate_and_record(model::TransformerImpl& model, const text::Tokenizer& tokenizer, const PromptData& data,
+                         const rewards::RuleSet& rules, const EvalOptions& options, int64_t step,
+                         MetricsWriter& metrics, TensorBoardWriter* tensorboard);
 
 // True when the rule set's "accuracy" component says correct (>= 1).
 bool is_correct(const rewards::RewardResult& result);

@@ -17,6 +17,9 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, torch::Tensor hidden,
                                                 torch::Tensor weight, torch::Tensor targets, int64_t chunk,
                                                 bool want_entropy) {
+    // An output the loss does not use (the entropy, mostly) gets no gradient rather than zeros,
+    // so the backward skips its [n, V] passes.
+    ctx->set_materialize_grads(false);
     const int64_t N = hidden.size(0);
     auto f32 = hidden.options().dtype(torch::kFloat);
     auto logp = torch::zeros({N}, f32);
@@ -48,12 +51,14 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
     auto hidden = saved[0], weight = saved[1], targets = saved[2], lse_all = saved[3], ent = saved[4];
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
     const bool want_entropy = ctx->saved_data["entropy"].toBool();
-    auto g_logp = grads[0].defined() ? grads[0].to(torch::kFloat) : torch::Tensor();
-    auto g_ent = want_entropy && grads[1].defined() ? grads[1].to(torch::kFloat) : torch::Tensor();
+    auto g_logp = grads.size() > 0 && grads[0].defined() ? grads[0].to(torch::kFloat) : torch::Tensor();
+    auto g_ent = want_entropy && grads.size() > 1 && grads[1].defined() ? grads[1].to(torch::kFloat) : torch::Tensor();
     const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
     const int64_t N = hidden.size(0);
     torch::Tensor grad_h = need_h ? torch::zeros_like(hidden) : torch::Tensor();
-    torch::Tensor grad_w = need_w ? torch::zeros(weight.sizes(), weight.options().dtype(torch::kFloat)) : torch::Tensor();
+    // The weight's gradient is summed over chunks in the weight's dtype (addmm_ into the first
+    // chunk's product), as autograd sums the per-chunk gradients of an eager chunked loop.
+    torch::Tensor grad_w;
     auto valid = targets.ge(0);
     auto safe_targets = targets.clamp_min(0);
     for (int64_t s = 0; s < N; s += chunk) {
@@ -80,10 +85,16 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
       if (g.defined()) gz.scatter_add_(1, safe_targets.narrow(0, s, n).unsqueeze(1), g);
       auto gz_low = gz.to(hidden.scalar_type());
       if (need_h) grad_h.narrow(0, s, n).copy_(torch::matmul(gz_low, weight));
-      if (need_w) grad_w.add_(torch::matmul(gz_low.t(), h).to(torch::kFloat));
+      if (need_w) {
+        if (grad_w.defined()) {
+          grad_w.addmm_(gz_low.t(), h);
+        } else {
+          grad_w = torch::matmul(gz_low.t(), h);  // [V, C]
+        }
+      }
     }
-    return {grad_h, need_w ? grad_w.to(weight.scalar_type()) : torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+    if (need_w && !grad_w.defined()) grad_w = torch::zeros_like(weight);
+    return {grad_h, grad_w, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 

@@ -139,6 +139,31 @@ TEST_CASE("transformer: left- and right-padded batches equal unbatched runs", "[
   }
 }
 
+TEST_CASE("transformer: bf16 CPU batches padded to matmul-friendly widths keep their outputs", "[model][transformer]") {
+  // 3 rows x 190 columns = 570 rows of products: hidden_states pads the width to 192 with filler
+  // columns (see matmul_friendly_width). The outputs must be those of the fp32 model, which runs
+  // unpadded, with and without left padding and explicit position ids.
+  auto m32 = tiny_model("qwen2", 4);
+  auto m16 = tiny_model("qwen2", 4);
+  m16->to(torch::kBFloat16);
+  torch::NoGradGuard g;
+  const int64_t T = 190;
+  auto ids = torch::randint(3, 300, {3, T}, torch::kLong);
+  auto mask = torch::ones({3, T}, torch::kLong);
+  mask[1].narrow(0, 0, 40).zero_();  // row 1 left-padded by 40
+  auto positions = (mask.cumsum(1) - 1).clamp_min(0);
+  for (int variant = 0; variant < 3; ++variant) {
+    INFO("variant " << variant);
+    torch::Tensor use_mask = variant >= 1 ? mask : torch::Tensor();
+    torch::Tensor use_positions = variant == 2 ? positions : torch::Tensor();
+    auto low = m16->hidden_states(ids, use_mask, use_positions);
+    auto ref = m32->hidden_states(ids, use_mask, use_positions);
+    REQUIRE(low.sizes() == ref.sizes());
+    auto keep = (variant >= 1 ? mask : torch::ones_like(mask)).to(torch::kBool).unsqueeze(-1);
+    require_close(low.to(torch::kFloat).masked_fill(keep.logical_not(), 0), ref.masked_fill(keep.logical_not(), 0), 0.05, 0.05);
+  }
+}
+
 TEST_CASE("transformer: bf16 forward stays close to fp32", "[model][transformer]") {
   auto m = tiny_model("qwen2");
   torch::NoGradGuard g;

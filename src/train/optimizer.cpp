@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include "train/adamw_kernel.h"
 #include "zeroth/train/distributed.h"
 
 namespace zeroth::train {
@@ -56,6 +57,13 @@ OptimizerOptions OptimizerOptions::from_json(const JsonReader& json) {
 }
 
 namespace {
+
+// Parameters and gradients that are contiguous CPU bf16 (the master and moments are then fp32).
+bool fusable(const at::Tensor& param, const at::Tensor& grad) {
+  return param.device().is_cpu() && param.scalar_type() == at::kBFloat16 && grad.scalar_type() == at::kBFloat16 &&
+         param.is_contiguous() && grad.is_contiguous();
+}
+
 // Norm weights, biases and other 1-D parameters are not decayed (the usual GPT/LLaMA recipe).
 bool is_norm_or_bias(const std::string& name, const torch::Tensor& p) {
   if (p.dim() <= 1) return true;
@@ -107,6 +115,15 @@ StepResult AdamW::step(double lr) {
   torch::NoGradGuard no_grad;
   StepResult result;
   result.lr = lr;
+  bool all_fusable = true;
+  bool any_grad = false;
+  for (const auto& s : slots_) {
+    const auto& g = s.param.grad();
+    if (!g.defined()) continue;
+    any_grad = true;
+    all_fusable = all_fusable && fusable(s.param, g) && (!owns(s) || s.master.is_contiguous());
+  }
+  if (any_grad && all_fusable) return step_fused(lr);
   // fp32 gradients (copies for non-fp32 parameters; fp32 grads are used, and clipped, in place as
   // torch's clip_grad_norm_ does).
   std::vector<size_t> active;
@@ -153,6 +170,57 @@ StepResult AdamW::step(double lr) {
     if (!s.master.is_same(s.param)) s.param.copy_(s.master);  // round to the parameter dtype
   }
   if (dist_ != nullptr) {  // ZeRO-1: the owners send their updated parameters
+    for (size_t i : active) dist_->broadcast(slots_[i].param, slots_[i].owner);
+  }
+  return result;
+}
+
+StepResult AdamW::step_fused(double lr) {
+  StepResult result;
+  result.lr = lr;
+  std::vector<size_t> active;
+  double squares = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const auto& g = slots_[i].param.grad();
+    if (!g.defined()) continue;
+    active.push_back(i);
+    squares += bf16_sum_squares(reinterpret_cast<const uint16_t*>(g.data_ptr<at::BFloat16>()), g.numel());
+  }
+  result.grad_norm = std::sqrt(squares);
+  if (!std::isfinite(result.grad_norm)) {
+    result.status = StepStatus::SkippedNonFinite;
+    return result;
+  }
+  FusedAdamWScalars k{};
+  k.coef = 1.0f;
+  if (options_.max_grad_norm > 0.0) {
+    result.clip_coef = std::min(1.0, options_.max_grad_norm / (result.grad_norm + 1e-6));
+    k.coef = static_cast<float>(result.clip_coef);
+  }
+  ++num_steps_;
+  const double b1 = options_.beta1, b2 = options_.beta2;
+  const double bias_correction1 = 1.0 - std::pow(b1, static_cast<double>(num_steps_));
+  const double bias_correction2 = 1.0 - std::pow(b2, static_cast<double>(num_steps_));
+  k.b1 = static_cast<float>(b1);
+  k.b2 = static_cast<float>(b2);
+  k.one_minus_b1 = static_cast<float>(1.0 - b1);
+  k.one_minus_b2 = static_cast<float>(1.0 - b2);
+  k.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bias_correction2));
+  k.eps = static_cast<float>(options_.eps);
+  k.step_size = static_cast<float>(lr / bias_correction1);
+  for (size_t i : active) {
+    Slot& s = slots_[i];
+    if (!owns(s)) continue;  // ZeRO-1: another rank updates it (broadcast below)
+    FusedAdamWScalars ks = k;
+    ks.decay = s.decay && options_.weight_decay != 0.0 ? static_cast<float>(1.0 - lr * options_.weight_decay) : 1.0f;
+    float* w = s.master.data_ptr<float>();
+    float* m = s.exp_avg.data_ptr<float>();
+    float* v = s.exp_avg_sq.data_ptr<float>();
+    const auto* g = reinterpret_cast<const uint16_t*>(s.param.grad().data_ptr<at::BFloat16>());
+    auto* p = reinterpret_cast<uint16_t*>(s.param.data_ptr<at::BFloat16>());
+    fused_adamw_bf16(w, m, v, g, p, s.master.numel(), ks);
+  }
+  if (dist_ != nullptr) {
     for (size_t i : active) dist_->broadcast(slots_[i].param, slots_[i].owner);
   }
   return result;

@@ -239,3 +239,57 @@ TEST_CASE("OptimizerOptions::from_json: keys, defaults and errors", "[train][opt
   REQUIRE_THROWS_WITH(parse(R"({"beta2": 1.0})"), Catch::Contains("beta2: must be in [0, 1)"));
   REQUIRE_THROWS_WITH(parse(R"({"warmup_steps": 5, "warmup_ratio": 0.1})"), Catch::Contains("not both"));
 }
+
+TEST_CASE("AdamW: the fused bf16 update equals the same arithmetic in fp32 torch ops", "[train][optimizer]") {
+  // Two bf16 parameters (a 1-D one, not decayed), 300k elements so the fused loops split over
+  // threads and blocks; clipping active; three steps. The expectation is computed here with
+  // torch ops on fp32 copies, written from the AdamW formulas, not from the kernel.
+  torch::manual_seed(3);
+  struct Two : torch::nn::Module {
+    Two() {
+      w = register_parameter("w", (torch::randn({300, 1000}) * 0.1).to(torch::kBFloat16));
+      b = register_parameter("bias", torch::randn({777}).to(torch::kBFloat16));
+    }
+    torch::Tensor w, b;
+  } m;
+  OptimizerOptions o;
+  o.weight_decay = 0.1;
+  o.max_grad_norm = 1.0;
+  AdamW opt(m, o);
+  std::vector<torch::Tensor> master{m.w.detach().to(torch::kFloat), m.b.detach().to(torch::kFloat)};
+  std::vector<torch::Tensor> exp_avg{torch::zeros_like(master[0]), torch::zeros_like(master[1])};
+  std::vector<torch::Tensor> exp_avg_sq{torch::zeros_like(master[0]), torch::zeros_like(master[1])};
+  const double lr = 1e-3, b1 = 0.9, b2 = 0.999;
+  for (int step = 1; step <= 3; ++step) {
+    std::vector<torch::Tensor> grads{torch::randn({300, 1000}).to(torch::kBFloat16), torch::randn({777}).to(torch::kBFloat16)};
+    m.w.mutable_grad() = grads[0].clone();
+    m.b.mutable_grad() = grads[1].clone();
+    auto result = opt.step(lr);
+    REQUIRE(result.applied());
+    const double norm = std::sqrt(grads[0].to(torch::kDouble).pow(2).sum().item<double>() +
+                                  grads[1].to(torch::kDouble).pow(2).sum().item<double>());
+    REQUIRE(result.grad_norm == Approx(norm).epsilon(1e-5));
+    const double coef = std::min(1.0, 1.0 / (norm + 1e-6));
+    for (int i = 0; i < 2; ++i) {
+      auto g = grads[i].to(torch::kFloat) * coef;
+      if (i == 0) master[i].mul_(1.0 - lr * 0.1);  // the 1-D bias is not decayed
+      exp_avg[i].mul_(b1).add_(g, 1.0 - b1);
+      exp_avg_sq[i].mul_(b2).addcmul_(g, g, 1.0 - b2);
+      auto denom = exp_avg_sq[i].sqrt() / std::sqrt(1.0 - std::pow(b2, step)) + 1e-8;
+      master[i].addcdiv_(exp_avg[i], denom, -lr / (1.0 - std::pow(b1, step)));
+    }
+    require_close(state_of(opt, "master.w"), master[0], 1e-6, 1e-6);
+    require_close(state_of(opt, "master.bias"), master[1], 1e-6, 1e-6);
+    require_close(state_of(opt, "exp_avg_sq.w"), exp_avg_sq[0], 1e-6, 1e-12);
+    // The bf16 parameter is its master rounded to nearest even, exactly as torch converts it.
+    REQUIRE(torch::equal(m.w, state_of(opt, "master.w").to(torch::kBFloat16)));
+    REQUIRE(torch::equal(m.b, state_of(opt, "master.bias").to(torch::kBFloat16)));
+  }
+  // A NaN anywhere skips the whole step and leaves everything as it was.
+  auto before = state_of(opt, "master.w").clone();
+  m.w.mutable_grad() = torch::zeros({300, 1000}, torch::kBFloat16);
+  m.w.mutable_grad()[7][9] = std::numeric_limits<float>::quiet_NaN();
+  m.b.mutable_grad() = torch::zeros({777}, torch::kBFloat16);
+  REQUIRE_FALSE(opt.step(lr).applied());
+  REQUIRE(torch::equal(state_of(opt, "master.w"), before));
+}

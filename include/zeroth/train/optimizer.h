@@ -106,6 +106,8 @@ class AdamW {
     int owner = 0;          // ZeRO-1: the rank holding master and moments
   };
   bool owns(const Slot& s) const;
+  // step() for contiguous CPU bf16 parameters with fp32 masters: one fused pass per tensor.
+  StepResult step_fused(double lr);
   OptimizerOptions options_;
   Distributed* dist_ = nullptr;  // set by shard(); null: unsharded
   std::vector<Slot> slots_;

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "cli/bench_common.h"
 #include "cli/commands.h"
 #include "zeroth/core/device.h"
 #include "zeroth/core/json.h"
@@ -43,19 +44,7 @@ void run_bench_model(const BenchModelArgs& a) {
   if (a.threads > 0) torch::set_num_threads(static_cast<int>(a.threads));
   auto device = parse_device(a.device);
   auto dtype = parse_dtype(a.dtype);
-  model::Transformer m{nullptr};
-  std::string source;
-  if (!a.model.empty()) {
-    m = model::load_hf_model(a.model, dtype, device);
-    source = a.model;
-  } else {
-    Json cfg_json = a.config.empty() ? model::qwen25_05b_config_json() : load_json(a.config);
-    auto cfg = model::parse_model_config(JsonReader(cfg_json, a.config.empty() ? "qwen2.5-0.5b shape" : a.config));
-    torch::manual_seed(a.seed);
-    m = model::Transformer(cfg, torch::TensorOptions().dtype(dtype).device(device));
-    model::init_weights(*m);
-    source = a.config.empty() ? "random Qwen2.5-0.5B shape" : a.config;
-  }
+  auto [m, source] = load_bench_model(a.config, a.model, dtype, device, a.seed);
   m->eval();
   const auto& cfg = m->config();
   const int64_t V = cfg.vocab_size;

@@ -3,7 +3,11 @@
 #include <fstream>
 #include <string>
 
+#include "cli/bench_common.h"
 #include "cli/commands.h"
+#include "zeroth/core/json.h"
+#include "zeroth/model/checkpoint.h"
+#include "zeroth/model/config.h"
 
 namespace zeroth::cli {
 
@@ -16,6 +20,23 @@ int64_t peak_rss_bytes() {
   return 0;
 }
 
+BenchModel load_bench_model(const std::string& config, const std::string& dir, c10::ScalarType dtype,
+                            c10::Device device, uint64_t seed) {
+  BenchModel b;
+  if (!dir.empty()) {
+    b.model = model::load_hf_model(dir, dtype, device);
+    b.source = dir;
+  } else {
+    Json cfg_json = config.empty() ? model::qwen25_05b_config_json() : load_json(config);
+    auto cfg = model::parse_model_config(JsonReader(cfg_json, config.empty() ? "qwen2.5-0.5b shape" : config));
+    torch::manual_seed(seed);
+    b.model = model::Transformer(cfg, torch::TensorOptions().dtype(dtype).device(device));
+    model::init_weights(*b.model);
+    b.source = config.empty() ? "random Qwen2.5-0.5B shape" : config;
+  }
+  return b;
+}
+
 void add_bench_command(CLI::App& app) {
   CLI::App* bench = app.add_subcommand("bench", "Benchmarks; each prints one JSON object of figures");
   bench->require_subcommand(1);
@@ -23,7 +44,7 @@ void add_bench_command(CLI::App& app) {
   add_bench_model_command(*bench);
   add_bench_reward(*bench);
   add_bench_sampler_command(*bench);
-  add_pending_command(*bench, "train", "One GRPO step split into sample / reward / train", 7);
+  add_bench_train_command(*bench);
 }
 
 }  // namespace zeroth::cli

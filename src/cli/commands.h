@@ -31,6 +31,8 @@ void add_bench_model_command(CLI::App& bench);
 // `zeroth generate` (cmd_generate.cpp) and `zeroth bench sampler` (bench_sampler.cpp).
 void add_generate_command(CLI::App& app);
 void add_bench_sampler_command(CLI::App& bench);
+// `zeroth bench train`: one GRPO step split into sample / reward / train (bench_train.cpp).
+void add_bench_train_command(CLI::App& bench);
 // Peak resident memory of this process so far (VmHWM), in bytes; 0 where unknown.
 int64_t peak_rss_bytes();
 // `zeroth run RECIPE` and `zeroth eval` (cmd_run.cpp).

@@ -10,6 +10,7 @@ set(ZEROTH_cli_SOURCES
   src/cli/bench_model.cpp
   src/cli/cmd_generate.cpp
   src/cli/bench_sampler.cpp
+  src/cli/bench_train.cpp
   src/cli/cmd_run.cpp
   src/cli/cmd_report.cpp
 )

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "zeroth/core/error.h"
 #include "zeroth/core/metrics.h"
@@ -314,6 +315,12 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
 
     // 5. Policy update: mu epochs x mini_batches optimizer steps.
     auto t_train = Clock::now();
+    // ZEROTH_PROFILE_TRAIN=FILE: a Chrome trace of every op of step 2's update (step 1 pays the
+    // one-off first touches of memory), for docs/benchmarks.md's profiles.
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+    if (const char* trace = std::getenv("ZEROTH_PROFILE_TRAIN"); trace && step == start_step + 2) {
+      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(trace));
+    }
     policy.train();
     const bool need_old = o.mu > 1 || o.mini_batches > 1;
     std::vector<std::vector<float>> old_lp, ref_lp;
@@ -322,6 +329,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
     const bool want_entropy = o.loss.entropy_coef != 0.0;
     algo::LossStats stats;
     double grad_norm_sum = 0, entropy_sum = 0, entropy_tokens = 0, trained_tokens = 0;
+    double time_forward = 0, time_backward = 0, time_optimizer = 0;
     int64_t optimizer_steps = 0, skipped = 0;
     double lr = 0;
     const int64_t M = static_cast<int64_t>(seqs.size());
@@ -358,6 +366,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
         for (const auto& micro : split_by_tokens(seqs, rows, o.micro_batch_tokens)) {
           auto batch = pad_batch(seqs, micro, policy.device());
           torch::Tensor entropy;
+          auto t_forward = Clock::now();
           auto lp_new = completion_logprobs(policy, batch, o.logprob_chunk, &entropy);
           algo::PolicyLossInputs in;
           in.logprobs_new = lp_new;
@@ -371,7 +380,10 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
           in.advantages = torch::tensor(a).to(policy.device());
           in.mask = batch.completion_mask;
           auto out = algo::policy_loss(in, o.loss, norm);
+          auto t_backward = Clock::now();
+          time_forward += std::chrono::duration<double>(t_backward - t_forward).count();
           out.loss.backward();
+          time_backward += since(t_backward);
           stats.add(out.stats);
           entropy_sum += (entropy.detach() * batch.completion_mask).sum().item<double>();
           entropy_tokens += batch.completion_mask.sum().item<double>();
@@ -379,7 +391,9 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
         }
         dist.all_reduce_gradients(policy);  // [dist] sum over ranks
         lr = learning_rate_at(o.optimizer, optimizer.num_steps() + skipped_total, total_updates);
+        auto t_optimizer = Clock::now();
         auto result = optimizer.step(lr);
+        time_optimizer += since(t_optimizer);
         ++optimizer_steps;
         guard.record(result.applied(), step, "gradients");
         if (!result.applied()) {
@@ -390,6 +404,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
         }
       }
     }
+    profile.reset();  // writes the trace
     const double time_train = since(t_train);
     if (skipped > 0) spdlog::warn("step {}: {} of {} updates skipped (non-finite gradients)", step, skipped, optimizer_steps);
 
@@ -439,6 +454,9 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
     f["time_sample"] = time_sample;
     f["time_reward"] = time_reward;
     f["time_train"] = time_train;
+    f["time_train_forward"] = time_forward;    // of which: log-probs of the policy (with graph)
+    f["time_train_backward"] = time_backward;  //           their backward
+    f["time_optimizer"] = time_optimizer;      //           AdamW steps
     f["time_step"] = time_step;
     if (dist.world() > 1) {  // [dist] global figures from per-rank sums (clip/ratio/advantage stats: rank 0's)
       double sq = 0;
@@ -490,7 +508,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
       if (tensorboard) tensorboard->add_text("samples", step, format_samples_markdown(written));
     }
     if (o.eval_every > 0 && step % o.eval_every == 0 && step != o.steps) run_eval(step);
-    if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps) {
+    if (o.write_checkpoints && ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps)) {
       if (!all_finite(policy)) throw Error(cat("GRPO step ", step, ": the weights hold NaN or Inf; no checkpoint written"));
       if (dist.is_main()) {  // [dist] rank 0 writes; the others take part in the optimizer-state gather
         checkpoints.save(step, optimizer, Json{{"data", order.state()}, {"skipped_updates", skipped_total}}, run.save_model);

@@ -41,6 +41,7 @@ struct GrpoOptions {
   bool dynamic_sampling = false;          // DAPO: drop zero-variance groups and sample more prompts
   int64_t max_resample_rounds = 3;        // extra sampling rounds per step with dynamic sampling
   int64_t save_every = 0;                 // checkpoint every N steps (0: at the end only)
+  bool write_checkpoints = true;          // false: none at all (benchmarks; not a recipe key)
   int64_t eval_every = 0;                 // evaluate every N steps (0: at the end only)
   int64_t samples_every = 10;             // write samples.jsonl every N steps
   int64_t samples_prompts = 2;            // prompts (with all G completions) per samples write

@@ -65,7 +65,9 @@ static bool cpu_has_flag(const std::string& flag) {
 std::string configure_process_for_speed() {
   // Fresh pages cost ~7 us per 4 KiB here; keep freed memory instead of returning it to the kernel.
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // Never trim: freeing two neighbouring 622 MB log-prob buffers would otherwise exceed any
+  // threshold that fits in mallopt's int and hand them back, and every next one faults in again.
+  mallopt(M_TRIM_THRESHOLD, -1);
   mallopt(M_TOP_PAD, 64 << 20);
   std::string note = "malloc keeps freed memory";
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");

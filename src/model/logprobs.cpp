@@ -7,10 +7,86 @@
 
 #include <torch/torch.h>
 
+#include "model/logprob_kernel.h"
 #include "zeroth/core/error.h"
 
 namespace zeroth::model {
 namespace {
+
+// CPU fp32/bf16: the row kernels of logprob_kernel.h read the chunk's logits in the product's
+// dtype; no [n, V] fp32 copies (at chunk 1024 each was a fresh 622 MB tensor, whose page faults
+// alone cost ~1 s). Elsewhere (CUDA, fp16) the torch-op path below.
+bool use_row_kernels(const torch::Tensor& hidden) {
+  return hidden.device().is_cpu() && (hidden.scalar_type() == torch::kFloat || hidden.scalar_type() == torch::kBFloat16);
+}
+
+// The chunk's logits, in a buffer kept per thread and reused by every chunk, forward and backward
+// (one [chunk, V] block: 311 MB in bf16 at chunk 1024 for Qwen's vocabulary).
+torch::Tensor logits_workspace(int64_t n, int64_t V, const torch::TensorOptions& options) {
+  thread_local torch::Tensor buffer;
+  if (!buffer.defined() || buffer.size(1) != V || buffer.size(0) < n || buffer.scalar_type() != options.dtype().toScalarType()) {
+    buffer = torch::Tensor();  // free the old one first
+    buffer = torch::empty({n, V}, options);
+  }
+  return buffer.narrow(0, 0, n);
+}
+
+void forward_kernel(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
+                    int64_t chunk, torch::Tensor& logp, torch::Tensor& lse, torch::Tensor* entropy) {
+  const int64_t N = hidden.size(0), V = weight.size(0);
+  const int64_t* t = targets.data_ptr<int64_t>();
+  for (int64_t s = 0; s < N; s += chunk) {
+    const int64_t n = std::min(chunk, N - s);
+    auto z = logits_workspace(n, V, hidden.options());
+    at::mm_out(z, hidden.narrow(0, s, n), weight.t());
+    float* ent = entropy ? entropy->data_ptr<float>() + s : nullptr;
+    if (z.scalar_type() == torch::kFloat) {
+      kernels::logprob_rows_forward_f32(z.data_ptr<float>(), n, V, z.stride(0), t + s, lse.data_ptr<float>() + s,
+                                        logp.data_ptr<float>() + s, ent);
+    } else {
+      kernels::logprob_rows_forward_bf16(reinterpret_cast<const uint16_t*>(z.data_ptr<at::BFloat16>()), n, V, z.stride(0),
+                                         t + s, lse.data_ptr<float>() + s, logp.data_ptr<float>() + s, ent);
+    }
+  }
+}
+
+// d loss / d hidden (into grad_h when defined) and d loss / d weight (returned; undefined when
+// not needed) through the row kernels.
+torch::Tensor backward_kernel(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
+                              int64_t chunk, const torch::Tensor& lse, const torch::Tensor& entropy,
+                              const torch::Tensor& g_logp, const torch::Tensor& g_ent, torch::Tensor& grad_h,
+                              bool need_w) {
+  const int64_t N = hidden.size(0), V = weight.size(0);
+  const int64_t* t = targets.data_ptr<int64_t>();
+  torch::Tensor grad_w;
+  for (int64_t s = 0; s < N; s += chunk) {
+    const int64_t n = std::min(chunk, N - s);
+    auto h = hidden.narrow(0, s, n);
+    auto z = logits_workspace(n, V, hidden.options());
+    at::mm_out(z, h, weight.t());
+    const float* gl = g_logp.defined() ? g_logp.data_ptr<float>() + s : nullptr;
+    const float* ge = g_ent.defined() ? g_ent.data_ptr<float>() + s : nullptr;
+    const float* ent = g_ent.defined() ? entropy.data_ptr<float>() + s : nullptr;
+    if (z.scalar_type() == torch::kFloat) {
+      kernels::logprob_rows_backward_f32(z.data_ptr<float>(), n, V, z.stride(0), t + s, lse.data_ptr<float>() + s, ent, gl, ge);
+    } else {
+      kernels::logprob_rows_backward_bf16(reinterpret_cast<uint16_t*>(z.data_ptr<at::BFloat16>()), n, V, z.stride(0), t + s,
+                                          lse.data_ptr<float>() + s, ent, gl, ge);
+    }
+    if (grad_h.defined()) {
+      auto out = grad_h.narrow(0, s, n);
+      at::mm_out(out, z, weight);
+    }
+    if (need_w) {
+      if (grad_w.defined()) {
+        grad_w.addmm_(z.t(), h);
+      } else {
+        grad_w = torch::mm(z.t(), h);  // [V, C]
+      }
+    }
+  }
+  return grad_w;
+}
 
 struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
   // hidden [N, C], weight [V, C], targets [N] -> {logp [N], entropy [N] (empty unless wanted)}
@@ -25,6 +101,15 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
     auto logp = torch::zeros({N}, f32);
     auto lse_all = torch::empty({N}, f32);
     auto ent = want_entropy ? torch::empty({N}, f32) : torch::empty({0}, f32);
+    if (use_row_kernels(hidden)) {
+      auto h = hidden.contiguous();
+      auto t = targets.to(torch::kLong).contiguous();
+      forward_kernel(h, weight.contiguous(), t, chunk, logp, lse_all, want_entropy ? &ent : nullptr);
+      ctx->save_for_backward({hidden, weight, targets, lse_all, ent});
+      ctx->saved_data["chunk"] = chunk;
+      ctx->saved_data["entropy"] = want_entropy;
+      return {logp, ent};
+    }
     auto valid = targets.ge(0);
     auto safe_targets = targets.clamp_min(0);
     for (int64_t s = 0; s < N; s += chunk) {
@@ -55,6 +140,19 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
     auto g_ent = want_entropy && grads.size() > 1 && grads[1].defined() ? grads[1].to(torch::kFloat) : torch::Tensor();
     const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
     const int64_t N = hidden.size(0);
+    if (use_row_kernels(hidden)) {
+      if (!g_logp.defined() && !g_ent.defined()) {
+        return {need_h ? torch::zeros_like(hidden) : torch::Tensor(), need_w ? torch::zeros_like(weight) : torch::Tensor(),
+                torch::Tensor(), torch::Tensor(), torch::Tensor()};
+      }
+      auto h = hidden.contiguous();
+      auto t = targets.to(torch::kLong).contiguous();
+      torch::Tensor grad_h = need_h ? torch::empty_like(h) : torch::Tensor();
+      auto gl = g_logp.defined() ? g_logp.contiguous() : g_logp;
+      auto ge = g_ent.defined() ? g_ent.contiguous() : g_ent;
+      auto grad_w = backward_kernel(h, weight.contiguous(), t, chunk, lse_all, ent, gl, ge, grad_h, need_w);
+      return {grad_h, grad_w, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    }
     torch::Tensor grad_h = need_h ? torch::zeros_like(hidden) : torch::Tensor();
     // The weight's gradient is summed over chunks in the weight's dtype (addmm_ into the first
     // chunk's product), as autograd sums the per-chunk gradients of an eager chunked loop.

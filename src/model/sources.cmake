@@ -5,6 +5,11 @@ set(ZEROTH_model_SOURCES
   src/model/kv_cache.cpp
   src/model/transformer.cpp
   src/model/logprobs.cpp
+  src/model/logprob_kernel.cpp
   src/model/checkpoint.cpp
   src/model/lora.cpp
 )
+# The log-prob row kernels vectorize only when no math call may set errno; the flag would
+# invalidate the torch precompiled header, which that file does not need.
+set_source_files_properties(src/model/logprob_kernel.cpp PROPERTIES COMPILE_OPTIONS "-fno-math-errno"
+                            SKIP_PRECOMPILE_HEADERS ON)

@@ -70,3 +70,27 @@ TEST_CASE("token_logprobs: bf16 hidden states give fp32 log-probs close to fp32"
   REQUIRE_THROWS(model::token_logprobs(h, w, torch::zeros({2, 4}, torch::kLong), 3));
   REQUIRE_THROWS(model::token_logprobs(h, w, torch::full({2, 5}, 64, torch::kLong), 3));
 }
+
+TEST_CASE("token_logprobs: GRPO's use (entropy returned, loss on log-probs only) at a real chunk size", "[model][logprobs]") {
+  // 300 positions over a 263-token vocabulary (the tiny recipes'), chunks of 256: the row kernels'
+  // 16-lane runs, their tails and a partial last chunk, against the naive computation.
+  torch::manual_seed(5);
+  auto h0 = torch::randn({3, 100, 32});
+  auto w0 = torch::randn({263, 32}) * 0.4;
+  auto targets = torch::randint(0, 263, {3, 100}, torch::kLong);
+  auto coef = torch::randn({3, 100});
+  auto run = [&](bool chunked) {
+    auto h = h0.clone().requires_grad_(true);
+    auto w = w0.clone().requires_grad_(true);
+    torch::Tensor ent;
+    auto lp = chunked ? model::token_logprobs(h, w, targets, 256, &ent) : model::token_logprobs_naive(h, w, targets, &ent);
+    (lp * coef).sum().backward();
+    return std::make_tuple(lp.detach(), ent.detach(), h.grad(), w.grad());
+  };
+  auto [lp, ent, gh, gw] = run(true);
+  auto [lp_ref, ent_ref, gh_ref, gw_ref] = run(false);
+  require_close(lp, lp_ref, 1e-5);
+  require_close(ent, ent_ref, 1e-5);
+  require_close(gh, gh_ref, 1e-5);
+  require_close(gw, gw_ref, 1e-5);
+}

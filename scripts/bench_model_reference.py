@@ -108,7 +108,10 @@ def main():
     ap.add_argument("--chunk", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-score", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0: torch's default)")
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     dtype = torch.bfloat16 if a.dtype == "bf16" else torch.float32
     torch.manual_seed(0)
     m = Model(a.vocab, a.hidden, a.layers, a.heads, a.kv_heads, a.intermediate).to(dtype)

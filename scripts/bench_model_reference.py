@@ -87,6 +87,13 @@ class Model(torch.nn.Module):
         return rms(h, self.norm)
 
 
+def add_shape_arguments(ap):
+    """The model-shape flags (default: the Qwen2.5-0.5B shape), shared with bench_train_reference.py."""
+    for name, default in (("vocab", 151936), ("hidden", 896), ("layers", 24), ("heads", 14), ("kv-heads", 2),
+                          ("intermediate", 4864)):
+        ap.add_argument("--" + name, type=int, default=default)
+
+
 def stats(v, higher_is_better=False):
     v = sorted(v)
     return {"best": v[-1] if higher_is_better else v[0], "median": v[len(v) // 2], "runs": len(v)}
@@ -95,12 +102,7 @@ def stats(v, higher_is_better=False):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dtype", default="bf16", choices=["fp32", "bf16"])
-    ap.add_argument("--vocab", type=int, default=151936)
-    ap.add_argument("--hidden", type=int, default=896)
-    ap.add_argument("--layers", type=int, default=24)
-    ap.add_argument("--heads", type=int, default=14)
-    ap.add_argument("--kv-heads", type=int, default=2)
-    ap.add_argument("--intermediate", type=int, default=4864)
+    add_shape_arguments(ap)
     ap.add_argument("--prompt-len", type=int, default=256)
     ap.add_argument("--decode-tokens", type=int, default=16)
     ap.add_argument("--score-batch", type=int, default=16)

@@ -25,7 +25,7 @@ import argparse, json, os, resource, sys, time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_model_reference import Model  # noqa: E402
+from bench_model_reference import Model, add_shape_arguments  # noqa: E402
 
 
 def sample(m, prompts, G, new_tokens, gen):
@@ -110,12 +110,7 @@ def main():
     ap.add_argument("--chunk", type=int, default=1024)
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--vocab", type=int, default=151936)
-    ap.add_argument("--hidden", type=int, default=896)
-    ap.add_argument("--layers", type=int, default=24)
-    ap.add_argument("--heads", type=int, default=14)
-    ap.add_argument("--kv-heads", type=int, default=2)
-    ap.add_argument("--intermediate", type=int, default=4864)
+    add_shape_arguments(ap)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -70,6 +70,17 @@ float row_max(const T* x, int64_t V) {
   return m;
 }
 
+// The scalar end of a row (after the last full group of 16) for the exp-sums below.
+template <typename T>
+void exp_sums_tail(const T* x, int64_t i, int64_t V, float m, double& s, double& t) {
+  for (; i < V; ++i) {
+    const float z = load(x, i);
+    const float e = fast_exp(z - m);
+    s += e;
+    t += static_cast<double>(e) * z;
+  }
+}
+
 // s = sum exp(x - m), t = sum exp(x - m) x.
 template <typename T>
 void row_exp_sums(const T* x, int64_t V, float m, double& s, double& t) {
@@ -92,12 +103,7 @@ void row_exp_sums(const T* x, int64_t V, float m, double& s, double& t) {
       t += lt[j];
     }
   }
-  for (; i < V; ++i) {
-    const float z = load(x, i);
-    const float e = fast_exp(z - m);
-    s += e;
-    t += static_cast<double>(e) * z;
-  }
+  exp_sums_tail(x, i, V, m, s, t);
 }
 
 template <typename T>
@@ -175,12 +181,7 @@ __attribute__((target("avx512f"))) void row_exp_sums_avx512(const T* x, int64_t 
     s += _mm512_reduce_add_ps(ls);
     t += _mm512_reduce_add_ps(lt);
   }
-  for (; i < V; ++i) {
-    const float z = load(x, i);
-    const float e = fast_exp(z - m);
-    s += e;
-    t += static_cast<double>(e) * z;
-  }
+  exp_sums_tail(x, i, V, m, s, t);
 }
 
 template <typename T>

@@ -13,11 +13,14 @@
 namespace zeroth::model {
 namespace {
 
-// CPU fp32/bf16: the row kernels of logprob_kernel.h read the chunk's logits in the product's
-// dtype; no [n, V] fp32 copies (at chunk 1024 each was a fresh 622 MB tensor, whose page faults
-// alone cost ~1 s). Elsewhere (CUDA, fp16) the torch-op path below.
+// CPU bf16 (the big-model case): the row kernels of logprob_kernel.h read the chunk's logits in
+// bf16; no [n, V] fp32 copies (at chunk 1024 each was a fresh 622 MB tensor whose page faults alone
+// cost ~1 s). fp32 keeps the torch-op path below: exact torch arithmetic, cheap for the small
+// models that run in fp32, and the tiny recipes' trajectories stay as published (the kernels agree
+// to ~1e-6, but 400 Adam steps of a tiny model amplify that into different runs). CUDA and fp16
+// take the op path too. logprob_kernel_test covers the fp32 kernels directly.
 bool use_row_kernels(const torch::Tensor& hidden) {
-  return hidden.device().is_cpu() && (hidden.scalar_type() == torch::kFloat || hidden.scalar_type() == torch::kBFloat16);
+  return hidden.device().is_cpu() && hidden.scalar_type() == torch::kBFloat16;
 }
 
 // The chunk's logits, in a buffer kept per thread and reused by every chunk, forward and backward

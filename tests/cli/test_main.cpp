@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/run_command.h"
+#include "zeroth/core/json.h"
 
 using zeroth::testing::run_command;
 using zeroth::testing::zeroth_binary;
@@ -37,4 +38,31 @@ TEST_CASE("zeroth: a bad --log-level is a user error with a message, exit 1", "[
   REQUIRE(r.exit_code == 1);
   REQUIRE(r.err.find("unknown log level \"loud\"") != std::string::npos);
   REQUIRE(r.err.find("Exception raised from") == std::string::npos);  // no c10 backtrace
+}
+
+TEST_CASE("zeroth bench train: whole GRPO steps of a tiny random model, one JSON object with the split", "[cli]") {
+  // The tiny recipes' shape: vocabulary 263, so the synthetic tokenizer covers it with the 256 byte
+  // characters and 7 two-character tokens. Two steps, each reported; the temp directory is removed.
+  auto r = run_command("cd " + std::string(ZEROTH_SOURCE_DIR) + " && " + zeroth_binary() +
+                       " bench train --config recipes/tiny/model_config.json --prompts 2 --g 3 --prompt-len 8"
+                       " --new-tokens 6 --steps 2 --threads 1");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto out = zeroth::parse_json(r.out, "bench train output");
+  REQUIRE(out["benchmark"] == "train");
+  REQUIRE(out["parameters"].get<int64_t>() == 625152);
+  REQUIRE(out["steps"].size() == 2);
+  for (const auto& s : out["steps"]) {
+    REQUIRE(s["time_sample"].get<double>() > 0);
+    REQUIRE(s["time_train"].get<double>() > 0);
+    REQUIRE(s["time_train_forward"].get<double>() + s["time_train_backward"].get<double>() +
+                s["time_optimizer"].get<double>() <= s["time_train"].get<double>());
+    REQUIRE(s["completion_len_mean"].get<double>() <= 6.0);
+    REQUIRE(s["time_step"].get<double>() >= s["time_sample"].get<double>() + s["time_train"].get<double>());
+  }
+  // Bad sizes are a user error naming the flags.
+  auto bad = run_command(zeroth_binary() + " bench train --config " + std::string(ZEROTH_SOURCE_DIR) +
+                         "/recipes/tiny/model_config.json --g 0");
+  REQUIRE(bad.exit_code == 1);
+  REQUIRE(bad.err.find("--g") != std::string::npos);
 }

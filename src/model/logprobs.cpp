@@ -53,6 +53,26 @@ void forward_kernel(const torch::Tensor& hidden, const torch::Tensor& weight, co
   }
 }
 
+// The same with torch ops on fp32 copies of each chunk's logits (fp32 models, CUDA, fp16).
+void forward_ops(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets, int64_t chunk,
+                 torch::Tensor& logp, torch::Tensor& lse_all, torch::Tensor* entropy) {
+  const int64_t N = hidden.size(0);
+  auto valid = targets.ge(0);
+  auto safe_targets = targets.clamp_min(0);
+  for (int64_t s = 0; s < N; s += chunk) {
+    const int64_t n = std::min(chunk, N - s);
+    auto z = torch::matmul(hidden.narrow(0, s, n), weight.t()).to(torch::kFloat);  // [n, V]
+    auto lse = z.logsumexp(-1);                                                   // [n]
+    auto zy = z.gather(1, safe_targets.narrow(0, s, n).unsqueeze(1)).squeeze(1);   // [n]
+    logp.narrow(0, s, n).copy_((zy - lse).masked_fill(valid.narrow(0, s, n).logical_not(), 0.0));
+    lse_all.narrow(0, s, n).copy_(lse);
+    if (entropy) {
+      auto p = (z - lse.unsqueeze(1)).exp_();  // [n, V]
+      entropy->narrow(0, s, n).copy_(lse - (p * z).sum(-1));
+    }
+  }
+}
+
 // d loss / d hidden (into grad_h when defined) and d loss / d weight (returned; undefined when
 // not needed) through the row kernels.
 torch::Tensor backward_kernel(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
@@ -105,27 +125,10 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
     auto lse_all = torch::empty({N}, f32);
     auto ent = want_entropy ? torch::empty({N}, f32) : torch::empty({0}, f32);
     if (use_row_kernels(hidden)) {
-      auto h = hidden.contiguous();
-      auto t = targets.to(torch::kLong).contiguous();
-      forward_kernel(h, weight.contiguous(), t, chunk, logp, lse_all, want_entropy ? &ent : nullptr);
-      ctx->save_for_backward({hidden, weight, targets, lse_all, ent});
-      ctx->saved_data["chunk"] = chunk;
-      ctx->saved_data["entropy"] = want_entropy;
-      return {logp, ent};
-    }
-    auto valid = targets.ge(0);
-    auto safe_targets = targets.clamp_min(0);
-    for (int64_t s = 0; s < N; s += chunk) {
-      const int64_t n = std::min(chunk, N - s);
-      auto z = torch::matmul(hidden.narrow(0, s, n), weight.t()).to(torch::kFloat);  // [n, V]
-      auto lse = z.logsumexp(-1);                                                   // [n]
-      auto zy = z.gather(1, safe_targets.narrow(0, s, n).unsqueeze(1)).squeeze(1);   // [n]
-      logp.narrow(0, s, n).copy_((zy - lse).masked_fill(valid.narrow(0, s, n).logical_not(), 0.0));
-      lse_all.narrow(0, s, n).copy_(lse);
-      if (want_entropy) {
-        auto p = (z - lse.unsqueeze(1)).exp_();  // [n, V]
-        ent.narrow(0, s, n).copy_(lse - (p * z).sum(-1));
-      }
+      forward_kernel(hidden.contiguous(), weight.contiguous(), targets.to(torch::kLong).contiguous(), chunk, logp,
+                     lse_all, want_entropy ? &ent : nullptr);
+    } else {
+      forward_ops(hidden, weight, targets, chunk, logp, lse_all, want_entropy ? &ent : nullptr);
     }
     ctx->save_for_backward({hidden, weight, targets, lse_all, ent});
     ctx->saved_data["chunk"] = chunk;

@@ -5,6 +5,8 @@
 // Compiled with -fno-math-errno and without the torch precompiled header (model/sources.cmake).
 #include "model/logprob_kernel.h"
 
+#include "core/bf16.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -18,20 +20,9 @@ namespace zeroth::model::kernels {
 namespace {
 
 inline float load(const float* p, int64_t i) { return p[i]; }
-inline float load(const uint16_t* p, int64_t i) {
-  const uint32_t u = static_cast<uint32_t>(p[i]) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
+inline float load(const uint16_t* p, int64_t i) { return bf16_bits_to_float(p[i]); }
 inline void store(float* p, int64_t i, float v) { p[i] = v; }
-inline void store(uint16_t* p, int64_t i, float v) {  // round to nearest even, as torch converts
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  const uint32_t nan = 0u - ((0x7F800000u - (u & 0x7FFFFFFFu)) >> 31);  // all ones for NaN, no compare
-  const uint32_t rounded = u + 0x7FFFu + ((u >> 16) & 1u);
-  p[i] = static_cast<uint16_t>(((rounded & ~nan) | (0x7FC00000u & nan)) >> 16);  // branch-free: it vectorizes
-}
+inline void store(uint16_t* p, int64_t i, float v) { p[i] = float_to_bf16_bits(v); }
 
 // e^x for x <= ~88: 2^(x log2 e) = 2^k 2^f, k = round(x log2 e), f in [-1/2, 1/2], 2^f by its
 // Taylor series to degree 7 (truncation < 1e-8 relative). Inputs below -87 give ~1e-38 (not 0).

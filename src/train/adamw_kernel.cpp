@@ -2,9 +2,10 @@
 // which that flag invalidates): sqrt must not set errno for the loop to vectorize.
 #include "train/adamw_kernel.h"
 
+#include "core/bf16.h"
+
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -13,32 +14,17 @@
 namespace zeroth::train {
 namespace {
 
-inline float bf16_to_float(uint16_t bits) {
-  const uint32_t u = static_cast<uint32_t>(bits) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-inline uint16_t float_to_bf16(float f) {  // round to nearest even, as torch converts
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0;  // NaN
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void adamw_range(float* w, float* m, float* v, const uint16_t* g, uint16_t* p, int64_t n, const FusedAdamWScalars& k) {
   for (int64_t i = 0; i < n; ++i) {
-    const float gi = bf16_to_float(g[i]) * k.coef;
+    const float gi = bf16_bits_to_float(g[i]) * k.coef;
     const float mi = m[i] * k.b1 + k.one_minus_b1 * gi;
     const float vi = v[i] * k.b2 + k.one_minus_b2 * gi * gi;
     const float wi = w[i] * k.decay - k.step_size * mi / (std::sqrt(vi) * k.inv_sqrt_bc2 + k.eps);
     m[i] = mi;
     v[i] = vi;
     w[i] = wi;
-    p[i] = float_to_bf16(wi);
+    p[i] = float_to_bf16_bits(wi);
   }
 }
 
@@ -52,13 +38,13 @@ double sum_squares_range(const uint16_t* g, int64_t n) {
     const int64_t end = std::min(n, i + 1024) & ~int64_t{15};
     for (; i < end; i += 16) {
       for (int j = 0; j < 16; ++j) {
-        const float x = bf16_to_float(g[i + j]);
+        const float x = bf16_bits_to_float(g[i + j]);
         acc[j] += x * x;
       }
     }
     for (float a : acc) total += a;
   }
-  for (; i < n; ++i) total += static_cast<double>(bf16_to_float(g[i])) * bf16_to_float(g[i]);
+  for (; i < n; ++i) total += static_cast<double>(bf16_bits_to_float(g[i])) * bf16_bits_to_float(g[i]);
   return total;
 }
 

@@ -140,6 +140,18 @@ std::map<std::string, at::Tensor> read_tensors(const std::string& path) {
   return out;
 }
 
+// Two "loop" workers (ranks 0 and 1) that have both joined the group and are training.
+std::pair<pid_t, pid_t> start_looping_pair(const std::string& out, int port, int timeout_s) {
+  pid_t p0 = spawn_worker("loop", out, rank_env(0, 2, port, timeout_s), "0");
+  pid_t p1 = spawn_worker("loop", out, rank_env(1, 2, port, timeout_s), "1");
+  const auto start = Clock::now();
+  while (!std::filesystem::exists(out + "/ready_1") || !std::filesystem::exists(out + "/ready_0")) {
+    REQUIRE(Clock::now() - start < std::chrono::seconds(60));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return {p0, p1};
+}
+
 }  // namespace
 
 TEST_CASE("distributed: without launcher variables it is one process and every collective is a no-op", "[train][dist]") {
@@ -305,13 +317,7 @@ TEST_CASE("distributed: a killed rank makes the other exit non-zero within the t
   const std::string out = dir.path();
   const int port = free_port();
   const int timeout_s = 5;
-  pid_t p0 = spawn_worker("loop", out, rank_env(0, 2, port, timeout_s), "0");
-  pid_t p1 = spawn_worker("loop", out, rank_env(1, 2, port, timeout_s), "1");
-  const auto start = Clock::now();
-  while (!std::filesystem::exists(out + "/ready_1") || !std::filesystem::exists(out + "/ready_0")) {
-    REQUIRE(Clock::now() - start < std::chrono::seconds(60));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  auto [p0, p1] = start_looping_pair(out, port, timeout_s);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ::kill(p1, SIGKILL);
   ::waitpid(p1, nullptr, 0);
@@ -330,13 +336,7 @@ TEST_CASE("distributed: a stopped (hung) rank makes the other exit non-zero with
   const std::string out = dir.path();
   const int port = free_port();
   const int timeout_s = 3;
-  pid_t p0 = spawn_worker("loop", out, rank_env(0, 2, port, timeout_s), "0");
-  pid_t p1 = spawn_worker("loop", out, rank_env(1, 2, port, timeout_s), "1");
-  const auto start = Clock::now();
-  while (!std::filesystem::exists(out + "/ready_1") || !std::filesystem::exists(out + "/ready_0")) {
-    REQUIRE(Clock::now() - start < std::chrono::seconds(60));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  auto [p0, p1] = start_looping_pair(out, port, timeout_s);
   ::kill(p1, SIGSTOP);
   const auto stopped = Clock::now();
   const int r0 = wait_for(p0, std::chrono::seconds(timeout_s + 10));

@@ -24,9 +24,10 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const torch::TensorOptions&
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInputs& in, int64_t layer) {
   TORCH_CHECK(x.dim() == 3, "attention expects [B, T, C], got ", x.sizes());
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = q_proj(x).view({B, T, num_heads_, head_dim_});     // [B, T, H, D]
-  auto k = k_proj(x).view({B, T, num_kv_heads_, head_dim_});  // [B, T, K, D]
-  auto v = v_proj(x).view({B, T, num_kv_heads_, head_dim_});
+  auto qkv = linear_many(x, {q_proj.get(), k_proj.get(), v_proj.get()});
+  auto q = qkv[0].view({B, T, num_heads_, head_dim_});     // [B, T, H, D]
+  auto k = qkv[1].view({B, T, num_kv_heads_, head_dim_});  // [B, T, K, D]
+  auto v = qkv[2].view({B, T, num_kv_heads_, head_dim_});
   if (q_norm) {
     q = q_norm(q);
     k = k_norm(k);

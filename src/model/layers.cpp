@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "model/matmul_kernel.h"
 #include "zeroth/core/error.h"
 
 namespace zeroth::model {
@@ -15,8 +16,53 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool bias_, co
   if (bias_) bias = register_parameter("bias", torch::empty({out_features}, options));
 }
 
+namespace {
+
+// The AMX decode products (matmul_kernel.h) take CPU bf16 products of a few rows outside autograd.
+bool rows_kernel_applies(const torch::Tensor& x, const torch::Tensor& w) {
+  if (!x.device().is_cpu() || x.scalar_type() != torch::kBFloat16 || w.scalar_type() != torch::kBFloat16) return false;
+  if (torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) return false;
+  if (w.dim() != 2 || w.stride(1) != 1 || x.size(-1) != w.size(1)) return false;
+  return kernels::rows_product_supported(x.numel() / w.size(1), w.size(1)) && kernels::amx_available();
+}
+
+std::vector<torch::Tensor> rows_products(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                                         const std::vector<torch::Tensor>& biases) {
+  const int64_t K = x.size(-1), M = x.numel() / K;
+  auto x2 = x.reshape({M, K}).contiguous();
+  std::vector<torch::Tensor> outs;
+  std::vector<kernels::RowsProduct> products;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const auto& w = weights[i];
+    const int64_t N = w.size(0);
+    auto y = torch::empty({M, N}, x.options());
+    kernels::RowsProduct p;
+    p.w = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
+    p.ldw = w.stride(0);
+    if (biases[i].defined()) {
+      TORCH_CHECK(biases[i].scalar_type() == torch::kBFloat16 && biases[i].is_contiguous(), "bias must be bf16");
+      p.b = reinterpret_cast<const uint16_t*>(biases[i].data_ptr<at::BFloat16>());
+    }
+    p.y = reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>());
+    p.ldy = N;
+    p.N = N;
+    products.push_back(p);
+    auto shape = x.sizes().vec();
+    shape.back() = N;
+    outs.push_back(y.view(shape));
+  }
+  kernels::rows_products_bf16(reinterpret_cast<const uint16_t*>(x2.data_ptr<at::BFloat16>()), K, M, K,
+                              products.data(), static_cast<int64_t>(products.size()));
+  return outs;
+}
+
+}  // namespace
+
 torch::Tensor linear_fast(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   const int64_t in = w.size(1), out = w.size(0);
+  if (rows_kernel_applies(x, w) && (!b.defined() || b.scalar_type() == torch::kBFloat16)) {
+    return rows_products(x, {w}, {b})[0];
+  }
   const bool one_row = x.numel() == in;
   if (one_row && x.device().is_cpu() && x.scalar_type() == torch::kFloat && w.scalar_type() == torch::kFloat &&
       !(torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad()))) {
@@ -27,6 +73,21 @@ torch::Tensor linear_fast(const torch::Tensor& x, const torch::Tensor& w, const 
     return y.view(shape);
   }
   return torch::linear(x, w, b);
+}
+
+std::vector<torch::Tensor> linear_many(const torch::Tensor& x, const std::vector<LinearImpl*>& layers) {
+  bool together = true;
+  std::vector<torch::Tensor> weights, biases;
+  for (auto* layer : layers) {
+    together = together && !layer->has_lora() && rows_kernel_applies(x, layer->weight) &&
+               (!layer->bias.defined() || layer->bias.scalar_type() == torch::kBFloat16);
+    weights.push_back(layer->weight);
+    biases.push_back(layer->bias);
+  }
+  if (together) return rows_products(x, weights, biases);
+  std::vector<torch::Tensor> outs;
+  for (auto* layer : layers) outs.push_back(layer->forward(x));
+  return outs;
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
@@ -102,7 +163,8 @@ MlpImpl::MlpImpl(const ModelConfig& cfg, const torch::TensorOptions& options) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  auto gate_up = linear_many(x, {gate_proj.get(), up_proj.get()});
+  return down_proj(torch::silu(gate_up[0]) * gate_up[1]);
 }
 
 torch::Tensor rotary_inv_freq(const ModelConfig& cfg) {

@@ -6,6 +6,7 @@
 #include "model/logprob_kernel.h"
 
 #include "core/bf16.h"
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,7 +15,6 @@
 
 #include <immintrin.h>
 
-#include <ATen/Parallel.h>
 
 namespace zeroth::model::kernels {
 namespace {

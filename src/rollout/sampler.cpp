@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <set>
 
 #include <spdlog/spdlog.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include "zeroth/core/error.h"
@@ -106,6 +108,7 @@ RolloutResult Sampler::sample_groups(const std::vector<std::vector<int64_t>>& pr
   int64_t finished = 0;
   double occupancy_sum = 0.0, ttft_sum = 0.0;
 
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
   while (finished < N * G) {
     // 1. Refill free slots with pending samples. A slot whose prompt is already cached in another
     //    slot copies that cache; the first slot of a prompt gets a prefill.
@@ -171,6 +174,17 @@ RolloutResult Sampler::sample_groups(const std::vector<std::vector<int64_t>>& pr
     }
 
     // 3. One decode step over every live slot.
+    // ZEROTH_PROFILE_DECODE=FILE: a Chrome trace of decode steps 8-11 of each call, written to
+    // FILE.<live rows>.json, for docs/benchmarks.md's profiles.
+    if (const char* trace = std::getenv("ZEROTH_PROFILE_DECODE")) {
+      if (result.stats.decode_steps == 8) {
+        int64_t live_rows = std::count(live.begin(), live.end(), true);
+        profile = std::make_unique<torch::autograd::profiler::RecordProfile>(
+            cat(trace, ".", live_rows, ".json"));
+      } else if (result.stats.decode_steps == 12) {
+        profile.reset();
+      }
+    }
     auto t0 = Clock::now();
     std::vector<int64_t> rows;
     for (int64_t s = 0; s < S; ++s) {

@@ -3,13 +3,13 @@
 #include "train/adamw_kernel.h"
 
 #include "core/bf16.h"
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
 
-#include <ATen/Parallel.h>
 
 namespace zeroth::train {
 namespace {

@@ -2,6 +2,7 @@ set(ZEROTH_TEST_model_SOURCES
   model/test_config.cpp
   model/test_transformer.cpp
   model/test_logprobs.cpp
+  model/test_decode_kernels.cpp
   model/test_checkpoint.cpp
   model/test_lora.cpp
   model/test_reference.cpp

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
@@ -14,8 +15,10 @@
 
 namespace zeroth::model {
 
-// x W^T + b, through mv for a single fp32 row on CPU outside autograd (5x faster than linear for
-// one row there: shared/PERF_NOTES.md). x: [..., in], w: [out, in], b: [out] or undefined.
+// x W^T + b. x: [..., in], w: [out, in], b: [out] or undefined. On CPU outside autograd: bf16
+// products of at most 32 rows (decode steps) run on the AMX kernel of model/matmul_kernel.h when
+// the CPU has AMX; a single fp32 row goes through mv (5x faster than linear for one row there:
+// shared/PERF_NOTES.md); the rest through torch::linear.
 torch::Tensor linear_fast(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
 
 // y = x W^T + b. Single-row fp32 products on CPU go through mv (5x faster than linear there:
@@ -51,6 +54,10 @@ class LinearImpl : public torch::nn::Module {
   bool lora_rslora_ = false;
 };
 TORCH_MODULE(Linear);
+
+// layer_i(x) for several layers reading the same x (q/k/v, gate/up): one parallel pass over all
+// their weights when linear_fast would take the AMX kernel for each and none has a LoRA adapter.
+std::vector<torch::Tensor> linear_many(const torch::Tensor& x, const std::vector<LinearImpl*>& layers);
 
 // One LoRA matrix as a module, so that its parameter is named "lora_A.weight" as in PEFT.
 class LoraMatrixImpl : public torch::nn::Module {

@@ -1,0 +1,231 @@
+// AMX products of a decode step; see matmul_kernel.h. Tiles (all 16 rows x 64 bytes):
+//   tmm0-3  fp32 sums C[r][m] of one 16-row block of w each (M <= 16), or 2 blocks x 2 row halves
+//   tmm4-5  w: rows n0 + r, columns k..k+31 (bf16), loaded in place with the row stride of w
+//   tmm6-7  x packed: row p, column m holds the pair x[m][k + 2p], x[m][k + 2p + 1]
+// TDPBF16PS C += A B sums each pair's two products into C[r][m] in fp32.
+#include "model/matmul_kernel.h"
+
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <immintrin.h>
+
+#include "core/bf16.h"
+#include "core/parallel.h"
+
+namespace zeroth::model::kernels {
+namespace {
+
+constexpr int64_t kBlock = 16;   // rows of w per tile
+constexpr int64_t kKStep = 32;   // bf16 columns per tile row (64 bytes)
+
+bool detect_amx() {
+  if (const char* off = std::getenv("ZEROTH_NO_AMX"); off && std::strcmp(off, "0") != 0) return false;
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
+  if (!amx_bf16 || !amx_tile) return false;
+  // Linux hands out the 8 KB tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM for
+  // XFEATURE_XTILEDATA); without it the first tile instruction kills the process.
+  constexpr long kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023, kXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXtiledata) != 0) return false;
+  unsigned long granted = 0;
+  if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &granted) != 0) return false;
+  return (granted >> kXtiledata) & 1u;
+}
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+TileConfig full_tiles() {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  return cfg;
+}
+
+__attribute__((target("amx-tile"))) void load_tiles(const TileConfig& cfg) { _tile_loadconfig(&cfg); }
+__attribute__((target("amx-tile"))) void release_tiles() { _tile_release(); }
+
+// A run of consecutive 16-row blocks of one product (at most 4, or 2 when M > 16), or its last
+// N % 16 rows (tail).
+struct Unit {
+  int64_t product;
+  int64_t first_row;
+  int64_t blocks;
+  bool tail;
+};
+
+// x rows m of one 16-column half (m0..m0+15, missing rows zero) in the pair-interleaved layout,
+// one 1 KB tile per 32 columns of K.
+void pack_rows(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, uint16_t* out) {
+  const int64_t steps = K / kKStep;
+  std::memset(out, 0, static_cast<size_t>(steps) * 512 * sizeof(uint16_t));
+  for (int64_t m = m0; m < std::min(M, m0 + 16); ++m) {
+    const uint16_t* row = x + m * ldx;
+    for (int64_t s = 0; s < steps; ++s) {
+      uint16_t* tile = out + s * 512;
+      for (int64_t p = 0; p < 16; ++p) {
+        tile[p * 32 + (m - m0) * 2] = row[s * kKStep + 2 * p];
+        tile[p * 32 + (m - m0) * 2 + 1] = row[s * kKStep + 2 * p + 1];
+      }
+    }
+  }
+}
+
+// Writes one 16 x 16 fp32 tile of sums C[r][m] (weight row n0 + r, activation row m) to y.
+void store_block(const float* sums, const RowsProduct& p, int64_t n0, int64_t m0, int64_t M) {
+  for (int64_t m = m0; m < std::min(M, m0 + 16); ++m) {
+    uint16_t* out = p.y + m * p.ldy + n0;
+    for (int64_t r = 0; r < kBlock; ++r) {
+      float v = sums[r * 16 + (m - m0)];
+      if (p.b) v += bf16_bits_to_float(p.b[n0 + r]);
+      out[r] = float_to_bf16_bits(v);
+    }
+  }
+}
+
+// M <= 16: up to 4 blocks of w share each packed tile of x.
+void run_unit_16(const Unit& u, const RowsProduct& p, const uint16_t* xb, int64_t M, int64_t K) {
+  const int64_t steps = K / kKStep;
+  const int64_t stride = p.ldw * 2;
+  const uint16_t* w0 = p.w + u.first_row * p.ldw;
+  const uint16_t* w1 = w0 + kBlock * p.ldw;
+  const uint16_t* w2 = w1 + kBlock * p.ldw;
+  const uint16_t* w3 = w2 + kBlock * p.ldw;
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t k = s * kKStep;
+    _tile_loadd(6, xb + s * 512, 64);
+    _tile_loadd(4, w0 + k, stride);
+    _tile_dpbf16ps(0, 4, 6);
+    if (u.blocks > 1) {
+      _tile_loadd(5, w1 + k, stride);
+      _tile_dpbf16ps(1, 5, 6);
+    }
+    if (u.blocks > 2) {
+      _tile_loadd(4, w2 + k, stride);
+      _tile_dpbf16ps(2, 4, 6);
+    }
+    if (u.blocks > 3) {
+      _tile_loadd(5, w3 + k, stride);
+      _tile_dpbf16ps(3, 5, 6);
+    }
+  }
+  alignas(64) float sums[4][256];
+  _tile_stored(0, sums[0], 64);
+  _tile_stored(1, sums[1], 64);
+  _tile_stored(2, sums[2], 64);
+  _tile_stored(3, sums[3], 64);
+  for (int64_t b = 0; b < u.blocks; ++b) store_block(sums[b], p, u.first_row + b * kBlock, 0, M);
+}
+
+// 16 < M <= 32: up to 2 blocks of w times both halves of x.
+void run_unit_32(const Unit& u, const RowsProduct& p, const uint16_t* xb, int64_t M, int64_t K) {
+  const int64_t steps = K / kKStep;
+  const int64_t stride = p.ldw * 2;
+  const uint16_t* w0 = p.w + u.first_row * p.ldw;
+  const uint16_t* w1 = w0 + kBlock * p.ldw;
+  const uint16_t* xb1 = xb + steps * 512;
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t k = s * kKStep;
+    _tile_loadd(6, xb + s * 512, 64);
+    _tile_loadd(7, xb1 + s * 512, 64);
+    _tile_loadd(4, w0 + k, stride);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    if (u.blocks > 1) {
+      _tile_loadd(5, w1 + k, stride);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  }
+  alignas(64) float sums[4][256];
+  _tile_stored(0, sums[0], 64);
+  _tile_stored(1, sums[1], 64);
+  _tile_stored(2, sums[2], 64);
+  _tile_stored(3, sums[3], 64);
+  store_block(sums[0], p, u.first_row, 0, M);
+  store_block(sums[1], p, u.first_row, 16, M);
+  if (u.blocks > 1) {
+    store_block(sums[2], p, u.first_row + kBlock, 0, M);
+    store_block(sums[3], p, u.first_row + kBlock, 16, M);
+  }
+}
+
+// The last N % 16 rows, without tiles.
+void run_tail(const Unit& u, const RowsProduct& p, const uint16_t* x, int64_t ldx, int64_t M, int64_t K) {
+  for (int64_t n = u.first_row; n < p.N; ++n) {
+    const uint16_t* w = p.w + n * p.ldw;
+    for (int64_t m = 0; m < M; ++m) {
+      const uint16_t* xr = x + m * ldx;
+      float sum = 0.0f;
+      for (int64_t k = 0; k < K; ++k) sum += bf16_bits_to_float(w[k]) * bf16_bits_to_float(xr[k]);
+      if (p.b) sum += bf16_bits_to_float(p.b[n]);
+      p.y[m * p.ldy + n] = float_to_bf16_bits(sum);
+    }
+  }
+}
+
+}  // namespace
+
+bool amx_available() {
+  static const bool available = detect_amx();
+  return available;
+}
+
+bool rows_product_supported(int64_t M, int64_t K) { return M >= 1 && M <= kMaxRows && K > 0 && K % kKStep == 0; }
+
+void rows_products_bf16(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, const RowsProduct* products,
+                        int64_t count) {
+  const bool two_halves = M > 16;
+  const int64_t per_unit = two_halves ? 2 : 4;
+  std::vector<Unit> units;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t full = products[i].N / kBlock;
+    for (int64_t b = 0; b < full; b += per_unit) units.push_back({i, b * kBlock, std::min(per_unit, full - b), false});
+    if (products[i].N % kBlock != 0) units.push_back({i, full * kBlock, 0, true});
+  }
+  const int64_t steps = K / kKStep;
+  std::vector<uint16_t> packed(static_cast<size_t>(steps * 512 * (two_halves ? 2 : 1)));
+  pack_rows(x, ldx, M, K, 0, packed.data());
+  if (two_halves) pack_rows(x, ldx, M, K, 16, packed.data() + steps * 512);
+
+  const TileConfig cfg = full_tiles();
+  at::parallel_for(0, static_cast<int64_t>(units.size()), 1, [&](int64_t lo, int64_t hi) {
+    load_tiles(cfg);
+    for (int64_t i = lo; i < hi; ++i) {
+      const Unit& u = units[i];
+      const RowsProduct& p = products[u.product];
+      if (u.tail) {
+        run_tail(u, p, x, ldx, M, K);
+      } else if (two_halves) {
+        run_unit_32(u, p, packed.data(), M, K);
+      } else {
+        run_unit_16(u, p, packed.data(), M, K);
+      }
+    }
+    release_tiles();
+  });
+}
+
+}  // namespace zeroth::model::kernels

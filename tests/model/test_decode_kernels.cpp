@@ -1,0 +1,87 @@
+// The decode-step kernels (model/matmul_kernel.h) against fp32 references computed by LibTorch.
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include "model/matmul_kernel.h"
+#include "zeroth/model/layers.h"
+
+using namespace zeroth;
+
+namespace {
+
+// |y - ref| within the rounding of a bf16 output (half an ulp, 2^-9 relative) plus the order of
+// fp32 sums.
+void require_bf16_close(const torch::Tensor& y, const torch::Tensor& ref) {
+  auto err = (y.to(torch::kFloat) - ref).abs();
+  auto bound = ref.abs() * (1.0 / 256) + 1e-3;
+  INFO("max error " << err.max().item<float>() << ", max |ref| " << ref.abs().max().item<float>());
+  REQUIRE((err <= bound).all().item<bool>());
+}
+
+torch::Tensor bf16(const torch::Tensor& t) { return t.to(torch::kBFloat16); }
+
+}  // namespace
+
+TEST_CASE("decode products: bf16 rows times weights equal an fp32 product, every row count and tail", "[model][kernels]") {
+  torch::NoGradGuard no_grad;
+  if (!model::kernels::amx_available()) WARN("no AMX here: linear_fast takes torch::linear, which this checks instead");
+  torch::manual_seed(5);
+  for (int64_t M : {1, 3, 16, 17, 32}) {
+    for (int64_t N : {16, 85, 208}) {   // 85: five blocks of 16 and a tail of 5; 208: 13 blocks (4 + 4 + 4 + 1)
+      for (int64_t K : {32, 96}) {
+        INFO("M " << M << " N " << N << " K " << K);
+        auto x = bf16(torch::randn({M, K}));
+        auto w = bf16(torch::randn({N, K}));
+        auto b = bf16(torch::randn({N}));
+        auto ref = torch::matmul(x.to(torch::kFloat), w.to(torch::kFloat).t());  // exact products of the bf16 inputs
+        REQUIRE(model::kernels::rows_product_supported(M, K));
+        require_bf16_close(model::linear_fast(x, w, {}), ref);
+        require_bf16_close(model::linear_fast(x, w, b), ref + b.to(torch::kFloat));
+      }
+    }
+  }
+  // Leading dimensions are kept: [B, 1, K] -> [B, 1, N]; a weight that is a row slice of a larger one.
+  auto x = bf16(torch::randn({4, 1, 64}));
+  auto big = bf16(torch::randn({40, 64}));
+  auto w = big.narrow(0, 8, 32);
+  auto y = model::linear_fast(x, w, {});
+  REQUIRE(y.sizes() == torch::IntArrayRef({4, 1, 32}));
+  require_bf16_close(y, torch::matmul(x.to(torch::kFloat), w.to(torch::kFloat).t()));
+}
+
+TEST_CASE("decode products: shapes the kernel does not take go through torch::linear unchanged", "[model][kernels]") {
+  torch::NoGradGuard no_grad;
+  REQUIRE_FALSE(model::kernels::rows_product_supported(33, 64));  // too many rows: a prefill
+  REQUIRE_FALSE(model::kernels::rows_product_supported(4, 48));   // K not a multiple of 32
+  REQUIRE_FALSE(model::kernels::rows_product_supported(0, 64));
+  torch::manual_seed(6);
+  auto x = bf16(torch::randn({40, 48}));
+  auto w = bf16(torch::randn({24, 48}));
+  REQUIRE(torch::equal(model::linear_fast(x, w, {}), torch::linear(x, w)));
+}
+
+TEST_CASE("decode products: linear_many equals one linear per layer, with biases and LoRA", "[model][kernels]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(7);
+  auto opts = torch::TensorOptions().dtype(torch::kBFloat16);
+  model::Linear q(64, 64, true, opts), k(64, 32, true, opts), v(64, 32, false, opts);
+  for (auto* l : {q.get(), k.get(), v.get()}) {
+    l->weight.normal_();
+    if (l->bias.defined()) l->bias.normal_();
+  }
+  auto x = bf16(torch::randn({5, 1, 64}));
+  auto outs = model::linear_many(x, {q.get(), k.get(), v.get()});
+  REQUIRE(outs.size() == 3);
+  REQUIRE(torch::equal(outs[0], q(x)));
+  REQUIRE(torch::equal(outs[1], k(x)));
+  REQUIRE(torch::equal(outs[2], v(x)));
+  require_bf16_close(outs[1], torch::matmul(x.to(torch::kFloat), k->weight.to(torch::kFloat).t()) +
+                                  k->bias.to(torch::kFloat));
+  // A layer with an adapter makes the group fall back to each layer's own forward (LoRA included).
+  k->add_lora(4, 8.0, 0.0, false, torch::kFloat);
+  k->lora_B().normal_();
+  auto with_lora = model::linear_many(x, {q.get(), k.get(), v.get()});
+  REQUIRE(torch::equal(with_lora[1], k(x)));
+  REQUIRE_FALSE(torch::equal(with_lora[1], outs[1]));
+}

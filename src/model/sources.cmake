@@ -7,6 +7,7 @@ set(ZEROTH_model_SOURCES
   src/model/logprobs.cpp
   src/model/logprob_kernel.cpp
   src/model/matmul_kernel.cpp
+  src/model/attention_kernel.cpp
   src/model/checkpoint.cpp
   src/model/lora.cpp
 )
@@ -19,4 +20,7 @@ set_source_files_properties(src/model/logprob_kernel.cpp PROPERTIES
 # AMX tile instructions are inline assembly in GCC's headers: no target flag is needed, and the
 # file runs them only after amx_available() said yes.
 set_source_files_properties(src/model/matmul_kernel.cpp PROPERTIES COMPILE_OPTIONS "${ZEROTH_OPENMP_OPTIONS}"
+                            SKIP_PRECOMPILE_HEADERS ON)
+set_source_files_properties(src/model/attention_kernel.cpp PROPERTIES
+                            COMPILE_OPTIONS "${ZEROTH_OPENMP_OPTIONS};-Wno-uninitialized;-Wno-maybe-uninitialized"
                             SKIP_PRECOMPILE_HEADERS ON)

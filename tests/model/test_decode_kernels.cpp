@@ -1,8 +1,9 @@
-// The decode-step kernels (model/matmul_kernel.h) against fp32 references computed by LibTorch.
+// The decode-step kernels (model/matmul_kernel.h, model/attention_kernel.h) against fp32 references computed by LibTorch.
 #include <catch2/catch.hpp>
 
 #include <torch/torch.h>
 
+#include "model/attention_kernel.h"
 #include "model/matmul_kernel.h"
 #include "zeroth/model/layers.h"
 
@@ -84,4 +85,57 @@ TEST_CASE("decode products: linear_many equals one linear per layer, with biases
   auto with_lora = model::linear_many(x, {q.get(), k.get(), v.get()});
   REQUIRE(torch::equal(with_lora[1], k(x)));
   REQUIRE_FALSE(torch::equal(with_lora[1], outs[1]));
+}
+
+TEST_CASE("decode attention: rotary, cache writes and attention equal an fp32 reference per row", "[model][kernels]") {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(8);
+  // D = 32 takes the AVX-512 loops where the CPU has them, D = 6 the plain ones; G = 3 queries per kv head.
+  for (int64_t D : {32, 6}) {
+    INFO("head dim " << D);
+    const int64_t B = 3, Kh = 2, G = 3, H = Kh * G, slots = 5, max_len = 40;
+    auto q = bf16(torch::randn({B, 1, H, D}));
+    auto k = bf16(torch::randn({B, 1, Kh, D}));
+    auto v = bf16(torch::randn({B, 1, Kh, D}));
+    auto cache_k = bf16(torch::randn({slots, Kh, max_len, D}));
+    auto cache_v = bf16(torch::randn({slots, Kh, max_len, D}));
+    const std::vector<int64_t> slot = {4, 0, 2}, pos = {0, 17, 33};  // a first token, and two longer rows
+    auto positions = torch::tensor(pos, torch::kLong).view({B, 1});
+    auto inv_freq = 1.0 / torch::pow(10000.0, torch::arange(0, D, 2, torch::kFloat) / static_cast<double>(D));
+    auto [cos, sin] = model::rotary_cos_sin(inv_freq, positions, torch::kBFloat16);  // [B, 1, D]
+    // The reference: HF's bf16 rotary (model::apply_rotary), then attention in fp32 over keys 0..pos.
+    auto q_rot = model::apply_rotary(q.transpose(1, 2), cos, sin);  // [B, H, 1, D]
+    auto k_rot = model::apply_rotary(k.transpose(1, 2), cos, sin);  // [B, Kh, 1, D]
+    auto expect_k = cache_k.clone(), expect_v = cache_v.clone();
+    for (int64_t b = 0; b < B; ++b) {
+      expect_k[slot[b]].select(1, pos[b]).copy_(k_rot[b].select(1, 0));
+      expect_v[slot[b]].select(1, pos[b]).copy_(v[b][0]);
+    }
+    auto out = torch::empty({B, H * D}, torch::kBFloat16);
+    auto bits = [](const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); };
+    auto cos2 = cos.reshape({B, D}).contiguous(), sin2 = sin.reshape({B, D}).contiguous();
+    auto q2 = q.reshape({B, H * D}).contiguous(), k2 = k.reshape({B, Kh * D}).contiguous();
+    auto v2 = v.reshape({B, Kh * D}).contiguous();
+    model::kernels::DecodeAttention a;
+    a.B = B, a.H = H, a.Kh = Kh, a.D = D;
+    a.q = bits(q2), a.k = bits(k2), a.v = bits(v2), a.ldq = H * D, a.ldk = Kh * D, a.ldv = Kh * D;
+    a.cos = bits(cos2), a.sin = bits(sin2);
+    a.cache_k = bits(cache_k), a.cache_v = bits(cache_v), a.max_len = max_len;
+    a.slots = slot.data(), a.positions = pos.data(), a.out = bits(out);
+    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+    model::kernels::decode_attention_bf16(a);
+    // Cached keys are bit-equal to the bf16 rotary of the full-sequence path; nothing else changed.
+    REQUIRE(torch::equal(cache_k, expect_k));
+    REQUIRE(torch::equal(cache_v, expect_v));
+    for (int64_t b = 0; b < B; ++b) {
+      INFO("row " << b);
+      const int64_t S = pos[b] + 1;
+      auto keys = expect_k[slot[b]].narrow(1, 0, S).to(torch::kFloat);    // [Kh, S, D]
+      auto values = expect_v[slot[b]].narrow(1, 0, S).to(torch::kFloat);
+      auto qf = q_rot[b].select(1, 0).to(torch::kFloat).view({Kh, G, D});  // heads h * G + g share kv head h
+      auto p = torch::softmax(torch::matmul(qf, keys.transpose(1, 2)) / std::sqrt(static_cast<double>(D)), -1);
+      auto ref = torch::matmul(p, values).reshape({H * D});
+      require_bf16_close(out[b], ref);
+    }
+  }
 }

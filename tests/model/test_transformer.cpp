@@ -179,3 +179,33 @@ TEST_CASE("transformer: bf16 forward stays close to fp32", "[model][transformer]
   auto step = m->forward_cached(torch::tensor({{seq.back()}}, torch::kLong), cache, {0});
   require_close(step.squeeze(0), ref[0][15], 0.05);
 }
+
+TEST_CASE("transformer: bf16 decode steps (fused CPU kernels) agree with the bf16 full forward", "[model][transformer]") {
+  torch::NoGradGuard g;
+  for (const char* arch : {"qwen2", "qwen3", "llama"}) {
+    INFO(arch);
+    auto m = tiny_model(arch);
+    m->to(torch::kBFloat16);
+    std::vector<std::vector<int64_t>> seqs = {random_ids(9, 4), random_ids(4, 5), random_ids(13, 6)};
+    std::vector<torch::Tensor> full;
+    for (auto& s : seqs) full.push_back(m->forward(ids_of(s)).squeeze(0));
+    model::KvCache cache(m->config(), 5, 32, torch::kBFloat16, torch::kCPU);
+    std::vector<int64_t> slots = {4, 0, 2}, num_new;
+    auto batch = torch::zeros({3, 10}, torch::kLong);
+    for (int i = 0; i < 3; ++i) {
+      num_new.push_back(static_cast<int64_t>(seqs[i].size()) - 3);
+      for (int64_t t = 0; t < num_new[i]; ++t) batch[i][t] = seqs[i][t];
+    }
+    m->hidden_states_cached(batch, cache, slots, num_new);
+    for (int step = 0; step < 3; ++step) {
+      auto in = torch::empty({3, 1}, torch::kLong);
+      for (int i = 0; i < 3; ++i) in[i][0] = seqs[i][num_new[i] + step];
+      auto logits = m->forward_cached(in, cache, slots);  // [3, V]
+      for (int i = 0; i < 3; ++i) {
+        auto ref = full[i][num_new[i] + step];
+        require_close(logits[i], ref, 0.05);
+        REQUIRE(logits[i].argmax().item<int64_t>() == ref.argmax().item<int64_t>());
+      }
+    }
+  }
+}

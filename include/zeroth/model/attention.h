@@ -38,6 +38,11 @@ class AttentionImpl : public torch::nn::Module {
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
 
  private:
+  // One token per row into a bf16 cache on CPU: the fused kernel of model/attention_kernel.h.
+  bool decode_kernel_applies(const torch::Tensor& x, const AttentionInputs& in) const;
+  // q [B, 1, H, D], k/v [B, 1, Kh, D] before rotary -> [B, 1, H * D]; writes the cache.
+  torch::Tensor decode_step(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                            const AttentionInputs& in, int64_t layer);
   int64_t num_heads_, num_kv_heads_, head_dim_;
 };
 TORCH_MODULE(Attention);

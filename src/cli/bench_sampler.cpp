@@ -1,6 +1,7 @@
 // `zeroth bench sampler`: rollout throughput of the sampler on a random-init model (default: the
 // Qwen2.5-0.5B shape) or a model directory. Prints one JSON object: prefill tokens/s, decode
-// tokens/s at batch 1 and at G, time to first token, slot occupancy, peak memory.
+// tokens/s at batch 1 and at G, time to first token, slot occupancy, peak memory, and on CPU the
+// memory-bandwidth bound of batch-1 decode (weight bytes per token / measured read bandwidth).
 #include <fstream>
 #include <iostream>
 
@@ -62,6 +63,22 @@ void run_bench_sampler(const BenchSamplerArgs& a) {
   Json out{{"benchmark", "sampler"}, {"model", source}, {"dtype", a.dtype}, {"device", a.device},
            {"threads", torch::get_num_threads()}, {"prompt_len", a.prompt_len}, {"new_tokens", a.new_tokens}};
   out["batch_1"] = run_once(*m, a, 1, 1);
+  if (device.is_cpu()) {
+    // The batch-1 roof: every weight is read once per token (the LM head in full, one embedding
+    // row), at the read bandwidth this machine reaches on the same threads.
+    double bytes = 0;
+    for (const auto& p : m->parameters()) bytes += static_cast<double>(p.numel() * p.element_size());
+    if (!m->config().tie_word_embeddings) {
+      const auto& e = m->model->embed_tokens->weight;
+      bytes -= static_cast<double>(e.numel() * e.element_size());
+    }
+    const double bandwidth = measure_read_bandwidth();
+    const double bound_ms = 1000.0 * bytes / bandwidth;
+    out["memory_bound"] = Json{{"weight_bytes_per_token", bytes},
+                               {"read_bandwidth_gb_per_s", bandwidth / 1e9},
+                               {"bound_ms_per_token", bound_ms},
+                               {"batch_1_over_bound", out["batch_1"]["decode_ms_per_step"].get<double>() / bound_ms}};
+  }
   out["group"] = run_once(*m, a, a.group, a.prompts);
   out["peak_rss_bytes"] = peak_rss_bytes();
   std::cout << out.dump() << std::endl;

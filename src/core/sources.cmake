@@ -6,7 +6,10 @@ set(ZEROTH_core_SOURCES
   src/core/metrics.cpp
   src/core/progress.cpp
   src/core/device.cpp
+  src/core/bandwidth.cpp
   src/core/random.cpp
   src/core/safetensors.cpp
   src/core/safetensors_header.cpp
 )
+set_source_files_properties(src/core/bandwidth.cpp PROPERTIES COMPILE_OPTIONS "${ZEROTH_OPENMP_OPTIONS}"
+                            SKIP_PRECOMPILE_HEADERS ON)

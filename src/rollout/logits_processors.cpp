@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "rollout/sample_kernel.h"
 #include "zeroth/core/error.h"
 
 namespace zeroth::rollout {
@@ -209,18 +210,30 @@ std::vector<std::string> LogitsChain::names() const {
 SampledTokens sample_tokens(const at::Tensor& logits, const LogitsChain& chain, const TokenHistory& history,
                             bool greedy, const std::vector<double>& uniforms) {
   TORCH_CHECK(logits.dim() == 2, "sample_tokens expects logits [B, V], got ", logits.sizes());
-  const int64_t rows = logits.size(0);
-  auto raw = logits.to(torch::kFloat);                           // [B, V]
-  auto processed = raw.clone();                                  // [B, V]
+  const int64_t rows = logits.size(0), V = logits.size(1);
+  auto raw = logits.to(torch::kFloat).contiguous();              // [B, V]
+  const bool plain = chain.names().empty();
+  auto processed = plain ? raw : raw.clone();                    // [B, V]
   chain.apply(processed, history);
 
   SampledTokens out;
+  if (!greedy) {
+    TORCH_CHECK(static_cast<int64_t>(uniforms.size()) == rows, "sample_tokens: need one uniform per row, got ",
+                uniforms.size(), " for ", rows, " rows");
+  }
+  if (!greedy && raw.device().is_cpu() && processed.is_contiguous()) {
+    out.ids = torch::empty({rows}, torch::kLong);
+    out.sampling_logprobs = torch::empty({rows}, torch::kFloat);
+    out.policy_logprobs = torch::empty({rows}, torch::kFloat);
+    kernels::sample_rows(processed.data_ptr<float>(), raw.data_ptr<float>(), rows, V, uniforms.data(),
+                         out.ids.data_ptr<int64_t>(), out.sampling_logprobs.data_ptr<float>(),
+                         out.policy_logprobs.data_ptr<float>());
+    return out;
+  }
   if (greedy) {
     out.ids = processed.argmax(1);                               // [B]
     out.sampling_logprobs = torch::zeros({rows}, raw.options());
   } else {
-    TORCH_CHECK(static_cast<int64_t>(uniforms.size()) == rows, "sample_tokens: need one uniform per row, got ",
-                uniforms.size(), " for ", rows, " rows");
     auto logp = torch::log_softmax(processed, 1);                // [B, V]
     auto cdf = logp.exp().to(torch::kDouble).cumsum(1);          // [B, V]
     auto u = torch::tensor(uniforms, torch::TensorOptions().dtype(torch::kDouble)).to(cdf.device());

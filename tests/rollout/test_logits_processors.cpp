@@ -10,6 +10,7 @@
 #include "support/tensor_asserts.h"
 #include "zeroth/core/json.h"
 #include "zeroth/core/random.h"
+#include "rollout/sample_kernel.h"
 #include "zeroth/rollout/logits_processors.h"
 
 using namespace zeroth;
@@ -206,4 +207,42 @@ TEST_CASE("parse_sampling_options: defaults, unknown keys and ranges", "[rollout
   REQUIRE_THROWS_WITH(parse_sampling_options(typo), "r.json: temprature: unknown key; did you mean \"temperature\"?");
   auto bad = JsonReader::owning(parse_json(R"({"s": {"top_p": 0}})", "r.json"), "r.json");
   REQUIRE_THROWS_WITH(parse_sampling_options(bad.at("s")), "r.json: s.top_p: must be in (0, 1], got 0");
+}
+
+TEST_CASE("sample kernel: the inverse-CDF draw and both log-probs equal log_softmax, cumsum and searchsorted", "[rollout][kernels]") {
+  torch::manual_seed(11);
+  const int64_t rows = 64, V = 1000;  // V not a multiple of 16: a partial last block
+  auto raw = torch::randn({rows, V}) * 3;
+  auto processed = raw / 0.7;
+  // Filtered tokens (-inf), including the first ones of a row, as top-k / banned tokens leave them.
+  processed.narrow(1, 0, 5).fill_(-std::numeric_limits<float>::infinity());
+  auto filter = torch::rand({rows, V}) < 0.3;
+  processed.masked_fill_(filter, -std::numeric_limits<float>::infinity());
+  processed.select(1, 7).fill_(1.0);  // every row keeps at least one token
+  std::vector<double> u(rows);
+  SplitMix64 rng(3);
+  for (auto& x : u) x = rng.uniform();
+  u[0] = 0.0;            // the first token with mass
+  u[1] = 1.0 - 1e-12;    // the last token with mass
+  std::vector<int64_t> ids(rows);
+  std::vector<float> sampling(rows), policy(rows);
+  rollout::kernels::sample_rows(processed.data_ptr<float>(), raw.data_ptr<float>(), rows, V, u.data(), ids.data(),
+                                sampling.data(), policy.data());
+  // Reference: the ATen formulation sample_tokens uses off the CPU.
+  auto logp = torch::log_softmax(processed, 1);
+  auto cdf = logp.exp().to(torch::kDouble).cumsum(1);
+  auto target = (torch::tensor(u, torch::kDouble) * cdf.select(1, V - 1)).unsqueeze(1);
+  auto ref_ids = torch::searchsorted(cdf, target, false, true).squeeze(1).clamp_max(V - 1);
+  auto raw_logp = torch::log_softmax(raw, 1);
+  for (int64_t r = 0; r < rows; ++r) {
+    INFO("row " << r);
+    const int64_t id = ids[r];
+    REQUIRE(id == ref_ids[r].item<int64_t>());
+    REQUIRE(std::isfinite(processed[r][id].item<float>()));
+    REQUIRE(sampling[r] == Approx(logp[r][id].item<float>()).margin(1e-5));
+    REQUIRE(policy[r] == Approx(raw_logp[r][id].item<float>()).margin(1e-5));
+  }
+  auto finite = torch::isfinite(processed[0]).nonzero().view(-1);
+  REQUIRE(ids[0] == finite[0].item<int64_t>());
+  REQUIRE(ids[1] == torch::isfinite(processed[1]).nonzero().view(-1)[-1].item<int64_t>());
 }

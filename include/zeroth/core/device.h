@@ -3,6 +3,7 @@
 // any BLAS call (threads, OPENBLAS_CORETYPE, malloc trimming): see shared/PERF_NOTES.md.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <c10/core/Device.h>
@@ -20,5 +21,10 @@ std::string dtype_name(c10::ScalarType dtype);  // "fp32", "bf16", "fp16", ...
 // OPENBLAS_CORETYPE=SkylakeX on AVX-512 CPUs unless the user set it. Call first thing in main();
 // returns a one-line description for the log.
 std::string configure_process_for_speed();
+
+// Bytes per second that one pass of reads over a fresh `bytes` buffer reaches on LibTorch's
+// intra-op threads, best of `repeats`: the memory-bandwidth roof of a decode step that streams
+// its weights (`zeroth bench sampler` reports batch-1 decode against it).
+double measure_read_bandwidth(int64_t bytes = int64_t{1} << 30, int repeats = 3);
 
 }  // namespace zeroth

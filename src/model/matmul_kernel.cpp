@@ -17,6 +17,7 @@
 
 #include "core/bf16.h"
 #include "core/parallel.h"
+#include "model/simd.h"
 
 namespace zeroth::model::kernels {
 namespace {
@@ -29,7 +30,7 @@ bool detect_amx() {
   unsigned a = 0, b = 0, c = 0, d = 0;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
   const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
-  if (!amx_bf16 || !amx_tile) return false;
+  if (!amx_bf16 || !amx_tile || !cpu_has_avx512()) return false;  // the stores use AVX-512
   // Linux hands out the 8 KB tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM for
   // XFEATURE_XTILEDATA); without it the first tile instruction kills the process.
   constexpr long kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023, kXtiledata = 18;
@@ -85,15 +86,16 @@ void pack_rows(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, int64_t m0,
   }
 }
 
-// Writes one 16 x 16 fp32 tile of sums C[r][m] (weight row n0 + r, activation row m) to y.
-void store_block(const float* sums, const RowsProduct& p, int64_t n0, int64_t m0, int64_t M) {
+// Writes one 16 x 16 fp32 tile of sums C[r][m] (weight row n0 + r, activation row m) to y: column
+// m of the tile (a 16-lane gather) plus the bias, rounded, is the run y[m][n0 .. n0 + 15].
+__attribute__((target("avx512f"))) void store_block(const float* sums, const RowsProduct& p, int64_t n0, int64_t m0,
+                                                    int64_t M) {
+  const __m512i column = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32(16));
+  const __m512 bias = p.b ? load16(p.b + n0) : _mm512_setzero_ps();
   for (int64_t m = m0; m < std::min(M, m0 + 16); ++m) {
-    uint16_t* out = p.y + m * p.ldy + n0;
-    for (int64_t r = 0; r < kBlock; ++r) {
-      float v = sums[r * 16 + (m - m0)];
-      if (p.b) v += bf16_bits_to_float(p.b[n0 + r]);
-      out[r] = float_to_bf16_bits(v);
-    }
+    const __m512 v = _mm512_i32gather_ps(column, sums + (m - m0), 4);
+    store16(p.y + m * p.ldy + n0, _mm512_add_ps(v, bias));
   }
 }
 

@@ -19,7 +19,8 @@ set_source_files_properties(src/model/logprob_kernel.cpp PROPERTIES
                             SKIP_PRECOMPILE_HEADERS ON)
 # AMX tile instructions are inline assembly in GCC's headers: no target flag is needed, and the
 # file runs them only after amx_available() said yes.
-set_source_files_properties(src/model/matmul_kernel.cpp PROPERTIES COMPILE_OPTIONS "${ZEROTH_OPENMP_OPTIONS}"
+set_source_files_properties(src/model/matmul_kernel.cpp PROPERTIES
+                            COMPILE_OPTIONS "${ZEROTH_OPENMP_OPTIONS};-Wno-uninitialized;-Wno-maybe-uninitialized"
                             SKIP_PRECOMPILE_HEADERS ON)
 set_source_files_properties(src/model/attention_kernel.cpp PROPERTIES
                             COMPILE_OPTIONS "${ZEROTH_OPENMP_OPTIONS};-Wno-uninitialized;-Wno-maybe-uninitialized"

@@ -25,6 +25,6 @@ std::string configure_process_for_speed();
 // Bytes per second that one pass of reads over a fresh `bytes` buffer reaches on LibTorch's
 // intra-op threads, best of `repeats`: the memory-bandwidth roof of a decode step that streams
 // its weights (`zeroth bench sampler` reports batch-1 decode against it).
-double measure_read_bandwidth(int64_t bytes = int64_t{1} << 30, int repeats = 3);
+double measure_read_bandwidth(int64_t bytes = int64_t{1} << 30, int repeats = 5);
 
 }  // namespace zeroth

@@ -137,12 +137,14 @@ void run_unit_16(const Unit& u, const RowsProduct& p, const uint16_t* xb, int64_
   for (int64_t b = 0; b < u.blocks; ++b) store_block(sums[b], p, u.first_row + b * kBlock, 0, M);
 }
 
-// 16 < M <= 32: up to 2 blocks of w times both halves of x.
-void run_unit_32(const Unit& u, const RowsProduct& p, const uint16_t* xb, int64_t M, int64_t K) {
+// M > 16: up to 2 blocks of w times x rows m0 .. m0 + 31 (two packed halves; the second is zeros
+// past M). For M > 32 the caller repeats the unit for the next 32 rows, its w now in L2.
+void run_unit_32(const Unit& u, const RowsProduct& p, const uint16_t* packed, int64_t m0, int64_t M, int64_t K) {
   const int64_t steps = K / kKStep;
   const int64_t stride = p.ldw * 2;
   const uint16_t* w0 = p.w + u.first_row * p.ldw;
   const uint16_t* w1 = w0 + kBlock * p.ldw;
+  const uint16_t* xb = packed + (m0 / 16) * steps * 512;
   const uint16_t* xb1 = xb + steps * 512;
   _tile_zero(0);
   _tile_zero(1);
@@ -166,11 +168,11 @@ void run_unit_32(const Unit& u, const RowsProduct& p, const uint16_t* xb, int64_
   _tile_stored(1, sums[1], 64);
   _tile_stored(2, sums[2], 64);
   _tile_stored(3, sums[3], 64);
-  store_block(sums[0], p, u.first_row, 0, M);
-  store_block(sums[1], p, u.first_row, 16, M);
+  store_block(sums[0], p, u.first_row, m0, M);
+  store_block(sums[1], p, u.first_row, m0 + 16, M);
   if (u.blocks > 1) {
-    store_block(sums[2], p, u.first_row + kBlock, 0, M);
-    store_block(sums[3], p, u.first_row + kBlock, 16, M);
+    store_block(sums[2], p, u.first_row + kBlock, m0, M);
+    store_block(sums[3], p, u.first_row + kBlock, m0 + 16, M);
   }
 }
 
@@ -199,8 +201,8 @@ bool rows_product_supported(int64_t M, int64_t K) { return M >= 1 && M <= kMaxRo
 
 void rows_products_bf16(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, const RowsProduct* products,
                         int64_t count) {
-  const bool two_halves = M > 16;
-  const int64_t per_unit = two_halves ? 2 : 4;
+  const bool wide = M > 16;
+  const int64_t per_unit = wide ? 2 : 4;
   std::vector<Unit> units;
   for (int64_t i = 0; i < count; ++i) {
     const int64_t full = products[i].N / kBlock;
@@ -208,9 +210,10 @@ void rows_products_bf16(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, co
     if (products[i].N % kBlock != 0) units.push_back({i, full * kBlock, 0, true});
   }
   const int64_t steps = K / kKStep;
-  std::vector<uint16_t> packed(static_cast<size_t>(steps * 512 * (two_halves ? 2 : 1)));
-  pack_rows(x, ldx, M, K, 0, packed.data());
-  if (two_halves) pack_rows(x, ldx, M, K, 16, packed.data() + steps * 512);
+  // 16-row groups of x, each packed into steps tiles; an even count when wide (pairs of groups).
+  const int64_t groups = wide ? (M + 31) / 32 * 2 : 1;
+  std::vector<uint16_t> packed(static_cast<size_t>(steps * 512 * groups));
+  for (int64_t g = 0; g < groups; ++g) pack_rows(x, ldx, M, K, g * 16, packed.data() + g * steps * 512);
 
   const TileConfig cfg = full_tiles();
   at::parallel_for(0, static_cast<int64_t>(units.size()), 1, [&](int64_t lo, int64_t hi) {
@@ -220,8 +223,8 @@ void rows_products_bf16(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, co
       const RowsProduct& p = products[u.product];
       if (u.tail) {
         run_tail(u, p, x, ldx, M, K);
-      } else if (two_halves) {
-        run_unit_32(u, p, packed.data(), M, K);
+      } else if (wide) {
+        for (int64_t m0 = 0; m0 < M; m0 += 32) run_unit_32(u, p, packed.data(), m0, M, K);
       } else {
         run_unit_16(u, p, packed.data(), M, K);
       }

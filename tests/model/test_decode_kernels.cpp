@@ -28,7 +28,7 @@ TEST_CASE("decode products: bf16 rows times weights equal an fp32 product, every
   torch::NoGradGuard no_grad;
   if (!model::kernels::amx_available()) WARN("no AMX here: linear_fast takes torch::linear, which this checks instead");
   torch::manual_seed(5);
-  for (int64_t M : {1, 3, 16, 17, 32}) {
+  for (int64_t M : {1, 3, 16, 17, 32, 45, 64}) {
     for (int64_t N : {16, 85, 208}) {   // 85: five blocks of 16 and a tail of 5; 208: 13 blocks (4 + 4 + 4 + 1)
       for (int64_t K : {32, 96}) {
         INFO("M " << M << " N " << N << " K " << K);
@@ -53,11 +53,11 @@ TEST_CASE("decode products: bf16 rows times weights equal an fp32 product, every
 
 TEST_CASE("decode products: shapes the kernel does not take go through torch::linear unchanged", "[model][kernels]") {
   torch::NoGradGuard no_grad;
-  REQUIRE_FALSE(model::kernels::rows_product_supported(33, 64));  // too many rows: a prefill
+  REQUIRE_FALSE(model::kernels::rows_product_supported(65, 64));  // too many rows: a prefill
   REQUIRE_FALSE(model::kernels::rows_product_supported(4, 48));   // K not a multiple of 32
   REQUIRE_FALSE(model::kernels::rows_product_supported(0, 64));
   torch::manual_seed(6);
-  auto x = bf16(torch::randn({40, 48}));
+  auto x = bf16(torch::randn({70, 48}));
   auto w = bf16(torch::randn({24, 48}));
   REQUIRE(torch::equal(model::linear_fast(x, w, {}), torch::linear(x, w)));
 }

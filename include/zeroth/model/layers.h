@@ -16,7 +16,7 @@
 namespace zeroth::model {
 
 // x W^T + b. x: [..., in], w: [out, in], b: [out] or undefined. On CPU outside autograd: bf16
-// products of at most 32 rows (decode steps) run on the AMX kernel of model/matmul_kernel.h when
+// products of at most 64 rows (decode steps) run on the AMX kernel of model/matmul_kernel.h when
 // the CPU has AMX; a single fp32 row goes through mv (5x faster than linear for one row there:
 // shared/PERF_NOTES.md); the rest through torch::linear.
 torch::Tensor linear_fast(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);

@@ -18,12 +18,12 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool bias_, co
 
 namespace {
 
-// The AMX decode products (matmul_kernel.h) take CPU bf16 products of a few rows outside autograd.
+// The decode products (matmul_kernel.h) take CPU bf16 products of a few rows outside autograd.
 bool rows_kernel_applies(const torch::Tensor& x, const torch::Tensor& w) {
   if (!x.device().is_cpu() || x.scalar_type() != torch::kBFloat16 || w.scalar_type() != torch::kBFloat16) return false;
   if (torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) return false;
   if (w.dim() != 2 || w.stride(1) != 1 || x.size(-1) != w.size(1)) return false;
-  return kernels::rows_product_supported(x.numel() / w.size(1), w.size(1)) && kernels::amx_available();
+  return kernels::rows_product_supported(kernels::rows_kernel(), x.numel() / w.size(1), w.size(1));
 }
 
 std::vector<torch::Tensor> rows_products(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
@@ -51,8 +51,8 @@ std::vector<torch::Tensor> rows_products(const torch::Tensor& x, const std::vect
     shape.back() = N;
     outs.push_back(y.view(shape));
   }
-  kernels::rows_products_bf16(reinterpret_cast<const uint16_t*>(x2.data_ptr<at::BFloat16>()), K, M, K,
-                              products.data(), static_cast<int64_t>(products.size()));
+  kernels::rows_products_bf16(kernels::rows_kernel(), reinterpret_cast<const uint16_t*>(x2.data_ptr<at::BFloat16>()),
+                              K, M, K, products.data(), static_cast<int64_t>(products.size()));
   return outs;
 }
 

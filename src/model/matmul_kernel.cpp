@@ -26,7 +26,6 @@ constexpr int64_t kBlock = 16;   // rows of w per tile
 constexpr int64_t kKStep = 32;   // bf16 columns per tile row (64 bytes)
 
 bool detect_amx() {
-  if (const char* off = std::getenv("ZEROTH_NO_AMX"); off && std::strcmp(off, "0") != 0) return false;
   unsigned a = 0, b = 0, c = 0, d = 0;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
   const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
@@ -190,17 +189,9 @@ void run_tail(const Unit& u, const RowsProduct& p, const uint16_t* x, int64_t ld
   }
 }
 
-}  // namespace
 
-bool amx_available() {
-  static const bool available = detect_amx();
-  return available;
-}
-
-bool rows_product_supported(int64_t M, int64_t K) { return M >= 1 && M <= kMaxRows && K > 0 && K % kKStep == 0; }
-
-void rows_products_bf16(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, const RowsProduct* products,
-                        int64_t count) {
+void rows_products_amx(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, const RowsProduct* products,
+                       int64_t count) {
   const bool wide = M > 16;
   const int64_t per_unit = wide ? 2 : 4;
   std::vector<Unit> units;
@@ -231,6 +222,88 @@ void rows_products_bf16(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, co
     }
     release_tiles();
   });
+}
+
+// ---- AVX512-BF16: per weight row, VDPBF16PS of 32 bf16 pairs into one fp32 sum per x row ----
+
+template <int M>
+__attribute__((target("avx512f,avx512bf16"))) void dot_rows(const uint16_t* x, int64_t ldx, int64_t K,
+                                                             const RowsProduct& p, int64_t lo, int64_t hi) {
+  for (int64_t n = lo; n < hi; ++n) {
+    const uint16_t* w = p.w + n * p.ldw;
+    __m512 acc[M];
+    for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += kKStep) {
+      const __m512bh wk = (__m512bh)_mm512_loadu_si512(w + k);
+      for (int m = 0; m < M; ++m) {
+        acc[m] = _mm512_dpbf16_ps(acc[m], wk, (__m512bh)_mm512_loadu_si512(x + m * ldx + k));
+      }
+    }
+    const float bias = p.b ? bf16_bits_to_float(p.b[n]) : 0.0f;
+    for (int m = 0; m < M; ++m) p.y[m * p.ldy + n] = float_to_bf16_bits(_mm512_reduce_add_ps(acc[m]) + bias);
+  }
+}
+
+void rows_products_dot(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, const RowsProduct* products,
+                       int64_t count) {
+  // Work in runs of 64 weight rows over all products, so that q/k/v share one parallel loop.
+  constexpr int64_t kRun = 64;
+  std::vector<std::pair<int64_t, int64_t>> runs;  // (product, first row)
+  for (int64_t i = 0; i < count; ++i) {
+    for (int64_t n = 0; n < products[i].N; n += kRun) runs.emplace_back(i, n);
+  }
+  at::parallel_for(0, static_cast<int64_t>(runs.size()), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const RowsProduct& p = products[runs[r].first];
+      const int64_t n0 = runs[r].second, n1 = std::min(p.N, n0 + kRun);
+      if (M == 1) {
+        dot_rows<1>(x, ldx, K, p, n0, n1);
+      } else {
+        dot_rows<2>(x, ldx, K, p, n0, n1);
+      }
+    }
+  });
+}
+
+bool env_set(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+}  // namespace
+
+bool amx_available() {
+  static const bool available = detect_amx();
+  return available;
+}
+
+bool avx512_bf16_available() {
+  static const bool available = cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
+  return available;
+}
+
+RowsKernel rows_kernel() {
+  static const RowsKernel kernel = [] {
+    if (env_set("ZEROTH_NO_ROWS_KERNEL")) return RowsKernel::none;
+    if (!env_set("ZEROTH_NO_AMX") && amx_available()) return RowsKernel::amx;
+    if (avx512_bf16_available()) return RowsKernel::avx512_bf16;
+    return RowsKernel::none;
+  }();
+  return kernel;
+}
+
+bool rows_product_supported(RowsKernel kernel, int64_t M, int64_t K) {
+  const int64_t limit = kernel == RowsKernel::amx ? kMaxRows : kernel == RowsKernel::avx512_bf16 ? kMaxDotRows : 0;
+  return M >= 1 && M <= limit && K > 0 && K % kKStep == 0;
+}
+
+void rows_products_bf16(RowsKernel kernel, const uint16_t* x, int64_t ldx, int64_t M, int64_t K,
+                        const RowsProduct* products, int64_t count) {
+  if (kernel == RowsKernel::amx) {
+    rows_products_amx(x, ldx, M, K, products, count);
+  } else if (kernel == RowsKernel::avx512_bf16) {
+    rows_products_dot(x, ldx, M, K, products, count);
+  }
 }
 
 }  // namespace zeroth::model::kernels

@@ -1,7 +1,8 @@
 // Matrix products of a decode step on CPU in bf16: a few rows of activations (one per live
 // sequence) times weights that are read once from memory. LibTorch's oneDNN path runs these
 // shapes at a fraction of the memory bandwidth (batch-1 decode read its ~1 GB of weights at
-// ~18 GB/s; docs/benchmarks.md), so they run here on the CPU's AMX tiles when it has them.
+// ~18 GB/s; docs/benchmarks.md), so they run here on the CPU's AMX tiles when it has them, or
+// for a few rows on AVX512-BF16 dot products.
 //
 //   y[m, n] = sum_k x[m, k] w[n, k] (+ b[n]),   m < M <= kMaxRows, fp32 sums, one rounding to bf16.
 //
@@ -29,16 +30,23 @@ struct RowsProduct {
   int64_t N = 0;
 };
 
-// Whether this CPU and OS run the AMX tiles (CPUID AMX-BF16 and AMX-TILE, and Linux granted the
-// tile state to the process). Checked once; ZEROTH_NO_AMX=1 in the environment answers false.
-bool amx_available();
+// The kernel that serves the products below here, chosen once:
+//   amx          CPUID AMX-BF16/AMX-TILE, Linux granted the tile state, AVX-512: M <= kMaxRows;
+//   avx512_bf16  VDPBF16PS (AMD Zen 4, Intel Cooper Lake): M <= kMaxDotRows (batch-1 decode);
+//   none         torch::linear serves everything.
+// ZEROTH_NO_AMX=1 in the environment skips AMX, ZEROTH_NO_ROWS_KERNEL=1 both.
+enum class RowsKernel { none, avx512_bf16, amx };
+constexpr int64_t kMaxDotRows = 2;  // 3 rows gained 7% over oneDNN, 4 lost 8% (one dot per row and 64 bytes)
+RowsKernel rows_kernel();
+bool amx_available();          // whether the AMX path can run here (regardless of the choice)
+bool avx512_bf16_available();  // whether the VDPBF16PS path can run here
 
-// Whether the products below take this shape: 1 <= M <= kMaxRows and K a multiple of 32.
-bool rows_product_supported(int64_t M, int64_t K);
+// Whether `kernel` takes this shape: 1 <= M <= its row limit and K a multiple of 32.
+bool rows_product_supported(RowsKernel kernel, int64_t M, int64_t K);
 
-// x [M, K] (row stride ldx elements). Rows are split over LibTorch's intra-op threads. Requires
-// amx_available() and rows_product_supported(M, K).
-void rows_products_bf16(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, const RowsProduct* products,
-                        int64_t count);
+// x [M, K] (row stride ldx elements). Rows of w are split over LibTorch's intra-op threads.
+// Requires `kernel` to be available and rows_product_supported(kernel, M, K).
+void rows_products_bf16(RowsKernel kernel, const uint16_t* x, int64_t ldx, int64_t M, int64_t K,
+                        const RowsProduct* products, int64_t count);
 
 }  // namespace zeroth::model::kernels

@@ -24,23 +24,53 @@ torch::Tensor bf16(const torch::Tensor& t) { return t.to(torch::kBFloat16); }
 
 }  // namespace
 
-TEST_CASE("decode products: bf16 rows times weights equal an fp32 product, every row count and tail", "[model][kernels]") {
+// y = x w^T (+ b) through `kernel` directly, for a weight with row stride ldw >= K.
+torch::Tensor run_kernel(model::kernels::RowsKernel kernel, const torch::Tensor& x, const torch::Tensor& w,
+                         const torch::Tensor& b) {
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  auto y = torch::empty({M, N}, torch::kBFloat16);
+  auto bits = [](const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); };
+  model::kernels::RowsProduct p;
+  p.w = bits(w);
+  p.ldw = w.stride(0);
+  p.b = b.defined() ? bits(b) : nullptr;
+  p.y = bits(y);
+  p.ldy = N;
+  p.N = N;
+  model::kernels::rows_products_bf16(kernel, bits(x), K, M, K, &p, 1);
+  return y;
+}
+
+TEST_CASE("decode products: bf16 rows times weights equal an fp32 product, every kernel, row count and tail", "[model][kernels]") {
   torch::NoGradGuard no_grad;
-  if (!model::kernels::amx_available()) WARN("no AMX here: linear_fast takes torch::linear, which this checks instead");
+  using model::kernels::RowsKernel;
+  std::vector<RowsKernel> kernels;
+  if (model::kernels::amx_available()) kernels.push_back(RowsKernel::amx);
+  if (model::kernels::avx512_bf16_available()) kernels.push_back(RowsKernel::avx512_bf16);
+  if (kernels.empty()) WARN("neither AMX nor AVX512-BF16 here: only the torch::linear fallback is checked");
   torch::manual_seed(5);
-  for (int64_t M : {1, 3, 16, 17, 32, 45, 64}) {
-    for (int64_t N : {16, 85, 208}) {   // 85: five blocks of 16 and a tail of 5; 208: 13 blocks (4 + 4 + 4 + 1)
-      for (int64_t K : {32, 96}) {
-        INFO("M " << M << " N " << N << " K " << K);
-        auto x = bf16(torch::randn({M, K}));
-        auto w = bf16(torch::randn({N, K}));
-        auto b = bf16(torch::randn({N}));
-        auto ref = torch::matmul(x.to(torch::kFloat), w.to(torch::kFloat).t());  // exact products of the bf16 inputs
-        REQUIRE(model::kernels::rows_product_supported(M, K));
-        require_bf16_close(model::linear_fast(x, w, {}), ref);
-        require_bf16_close(model::linear_fast(x, w, b), ref + b.to(torch::kFloat));
+  for (auto kernel : kernels) {
+    for (int64_t M : {1, 2, 3, 4, 16, 17, 32, 45, 64}) {
+      if (!model::kernels::rows_product_supported(kernel, M, 32)) continue;
+      for (int64_t N : {16, 85, 208}) {  // 85: five blocks of 16 and a tail of 5; 208: 13 blocks (4 + 4 + 4 + 1)
+        for (int64_t K : {32, 96}) {
+          INFO("kernel " << static_cast<int>(kernel) << " M " << M << " N " << N << " K " << K);
+          auto x = bf16(torch::randn({M, K}));
+          auto big = bf16(torch::randn({N, K + 32}));
+          auto w = big.narrow(1, 16, K);  // rows K + 32 apart
+          auto b = bf16(torch::randn({N}));
+          auto ref = torch::matmul(x.to(torch::kFloat), w.to(torch::kFloat).t());  // exact products of the bf16 inputs
+          require_bf16_close(run_kernel(kernel, x, w, {}), ref);
+          require_bf16_close(run_kernel(kernel, x, w, b), ref + b.to(torch::kFloat));
+        }
       }
     }
+  }
+  // Through linear_fast, whichever kernel this machine uses (or torch::linear).
+  for (int64_t M : {1, 5}) {
+    auto x = bf16(torch::randn({M, 64}));
+    auto w = bf16(torch::randn({48, 64}));
+    require_bf16_close(model::linear_fast(x, w, {}), torch::matmul(x.to(torch::kFloat), w.to(torch::kFloat).t()));
   }
   // Leading dimensions are kept: [B, 1, K] -> [B, 1, N]; a weight that is a row slice of a larger one.
   auto x = bf16(torch::randn({4, 1, 64}));
@@ -53,9 +83,14 @@ TEST_CASE("decode products: bf16 rows times weights equal an fp32 product, every
 
 TEST_CASE("decode products: shapes the kernel does not take go through torch::linear unchanged", "[model][kernels]") {
   torch::NoGradGuard no_grad;
-  REQUIRE_FALSE(model::kernels::rows_product_supported(65, 64));  // too many rows: a prefill
-  REQUIRE_FALSE(model::kernels::rows_product_supported(4, 48));   // K not a multiple of 32
-  REQUIRE_FALSE(model::kernels::rows_product_supported(0, 64));
+  using model::kernels::RowsKernel;
+  REQUIRE(model::kernels::rows_product_supported(RowsKernel::amx, 64, 64));
+  REQUIRE_FALSE(model::kernels::rows_product_supported(RowsKernel::amx, 65, 64));  // too many rows: a prefill
+  REQUIRE(model::kernels::rows_product_supported(RowsKernel::avx512_bf16, 2, 64));
+  REQUIRE_FALSE(model::kernels::rows_product_supported(RowsKernel::avx512_bf16, 3, 64));
+  REQUIRE_FALSE(model::kernels::rows_product_supported(RowsKernel::amx, 4, 48));   // K not a multiple of 32
+  REQUIRE_FALSE(model::kernels::rows_product_supported(RowsKernel::amx, 0, 64));
+  REQUIRE_FALSE(model::kernels::rows_product_supported(RowsKernel::none, 1, 64));
   torch::manual_seed(6);
   auto x = bf16(torch::randn({70, 48}));
   auto w = bf16(torch::randn({24, 48}));

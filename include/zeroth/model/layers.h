@@ -16,13 +16,12 @@
 namespace zeroth::model {
 
 // x W^T + b. x: [..., in], w: [out, in], b: [out] or undefined. On CPU outside autograd: bf16
-// products of at most 64 rows (decode steps) run on the AMX kernel of model/matmul_kernel.h when
-// the CPU has AMX; a single fp32 row goes through mv (5x faster than linear for one row there:
-// shared/PERF_NOTES.md); the rest through torch::linear.
+// products of a few rows (decode steps) run on the kernels of model/matmul_kernel.h when the CPU
+// has AMX (<= 64 rows) or AVX512-BF16 (<= 2 rows); a single fp32 row goes through mv (5x faster
+// than linear for one row there: shared/PERF_NOTES.md); the rest through torch::linear.
 torch::Tensor linear_fast(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
 
-// y = x W^T + b. Single-row fp32 products on CPU go through mv (5x faster than linear there:
-// shared/PERF_NOTES.md). Weights are allocated uninitialized: load them or call init_weights().
+// y = x W^T + b through linear_fast (decode kernels, mv for one fp32 row), plus the adapter. Weights are allocated uninitialized: load them or call init_weights().
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool bias, const torch::TensorOptions& options);
@@ -56,7 +55,7 @@ class LinearImpl : public torch::nn::Module {
 TORCH_MODULE(Linear);
 
 // layer_i(x) for several layers reading the same x (q/k/v, gate/up): one parallel pass over all
-// their weights when linear_fast would take the AMX kernel for each and none has a LoRA adapter.
+// their weights when linear_fast would take a decode kernel for each and none has a LoRA adapter.
 std::vector<torch::Tensor> linear_many(const torch::Tensor& x, const std::vector<LinearImpl*>& layers);
 
 // One LoRA matrix as a module, so that its parameter is named "lora_A.weight" as in PEFT.

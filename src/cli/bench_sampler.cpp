@@ -2,6 +2,8 @@
 // Qwen2.5-0.5B shape) or a model directory. Prints one JSON object: prefill tokens/s, decode
 // tokens/s at batch 1 and at G, time to first token, slot occupancy, peak memory, and on CPU the
 // memory-bandwidth bound of batch-1 decode (weight bytes per token / measured read bandwidth).
+#include <sys/resource.h>
+
 #include <fstream>
 #include <iostream>
 
@@ -20,6 +22,12 @@
 
 namespace zeroth::cli {
 namespace {
+
+int64_t minor_page_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
 
 struct BenchSamplerArgs {
   std::string config, model, dtype = "bf16", device = "cpu";
@@ -41,7 +49,10 @@ Json run_once(model::TransformerImpl& m, const BenchSamplerArgs& a, int64_t grou
   o.seed = a.seed;
   // No early EOS: the random model's EOS probability is ~1/V per token; measure full-length decoding.
   rollout::Sampler sampler(m, nullptr, {.num_slots = group * num_prompts});
+  sampler.sample_groups(prompts, o);  // warm-up: first touches of the cache and of the heap
+  const int64_t faults_before = minor_page_faults();
   auto r = sampler.sample_groups(prompts, o);
+  const int64_t faults = minor_page_faults() - faults_before;
   const auto& s = r.stats;
   return Json{{"batch", group * num_prompts},
               {"prefill_tokens_per_s", s.prefill_seconds > 0 ? s.prefill_tokens / s.prefill_seconds : 0.0},
@@ -49,7 +60,11 @@ Json run_once(model::TransformerImpl& m, const BenchSamplerArgs& a, int64_t grou
               {"decode_ms_per_step", s.decode_steps ? 1000.0 * s.decode_seconds / s.decode_steps : 0.0},
               {"sample_share_of_decode", s.decode_seconds > 0 ? s.sample_seconds / s.decode_seconds : 0.0},
               {"time_to_first_token_s", s.time_to_first_token},
-              {"slot_occupancy", s.slot_occupancy}};
+              {"slot_occupancy", s.slot_occupancy},
+              // Fresh memory taken from the OS in the timed run (prefill included), per decode step:
+              // ~0 when buffers are reused (malloc keeps freed blocks, the KV cache is preallocated).
+              {"minor_page_faults_per_decode_step",
+               s.decode_steps ? static_cast<double>(faults) / static_cast<double>(s.decode_steps) : 0.0}};
 }
 
 void run_bench_sampler(const BenchSamplerArgs& a) {

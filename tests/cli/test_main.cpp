@@ -40,6 +40,35 @@ TEST_CASE("zeroth: a bad --log-level is a user error with a message, exit 1", "[
   REQUIRE(r.err.find("Exception raised from") == std::string::npos);  // no c10 backtrace
 }
 
+TEST_CASE("zeroth bench sampler: batch-1 and group decode of a tiny random model, with the memory bound", "[cli]") {
+  auto r = run_command("cd " + std::string(ZEROTH_SOURCE_DIR) + " && " + zeroth_binary() +
+                       " bench sampler --config recipes/tiny/model_config.json --dtype bf16 --prompt-len 8"
+                       " --new-tokens 4 --g 3 --threads 1");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto out = zeroth::parse_json(r.out, "bench sampler output");
+  REQUIRE(out["benchmark"] == "sampler");
+  REQUIRE(out["batch_1"]["batch"] == 1);
+  REQUIRE(out["group"]["batch"] == 3);
+  for (const char* run : {"batch_1", "group"}) {
+    INFO(run);
+    const auto& j = out[run];
+    REQUIRE(j["decode_tokens_per_s"].get<double>() > 0);
+    REQUIRE(j["prefill_tokens_per_s"].get<double>() > 0);
+    REQUIRE(j["slot_occupancy"].get<double>() > 0);
+    REQUIRE(j["slot_occupancy"].get<double>() <= 1.0);
+    REQUIRE(j["minor_page_faults_per_decode_step"].get<double>() >= 0);
+  }
+  // Tied embeddings: every parameter is read once per token (the embedding as the LM head), bf16.
+  const auto& bound = out["memory_bound"];
+  REQUIRE(bound["weight_bytes_per_token"].get<double>() == 625152.0 * 2);
+  const double gbps = bound["read_bandwidth_gb_per_s"].get<double>();
+  REQUIRE(gbps > 0.1);
+  REQUIRE(bound["bound_ms_per_token"].get<double>() == Approx(1000.0 * 625152 * 2 / (gbps * 1e9)).epsilon(1e-9));
+  REQUIRE(bound["batch_1_over_bound"].get<double>() ==
+          Approx(out["batch_1"]["decode_ms_per_step"].get<double>() / bound["bound_ms_per_token"].get<double>()).epsilon(1e-9));
+}
+
 TEST_CASE("zeroth bench train: whole GRPO steps of a tiny random model, one JSON object with the split", "[cli]") {
   // The tiny recipes' shape: vocabulary 263, so the synthetic tokenizer covers it with the 256 byte
   // characters and 7 two-character tokens. Two steps, each reported; the temp directory is removed.

@@ -59,6 +59,21 @@ TileConfig full_tiles() {
 __attribute__((target("amx-tile"))) void load_tiles(const TileConfig& cfg) { _tile_loadconfig(&cfg); }
 __attribute__((target("amx-tile"))) void release_tiles() { _tile_release(); }
 
+void zero_sums() {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+}
+
+// The four fp32 tiles of sums to memory, 16 rows of 16 each.
+void store_sums(float (*sums)[256]) {
+  _tile_stored(0, sums[0], 64);
+  _tile_stored(1, sums[1], 64);
+  _tile_stored(2, sums[2], 64);
+  _tile_stored(3, sums[3], 64);
+}
+
 // A run of consecutive 16-row blocks of one product (at most 4, or 2 when M > 16), or its last
 // N % 16 rows (tail).
 struct Unit {
@@ -106,10 +121,7 @@ void run_unit_16(const Unit& u, const RowsProduct& p, const uint16_t* xb, int64_
   const uint16_t* w1 = w0 + kBlock * p.ldw;
   const uint16_t* w2 = w1 + kBlock * p.ldw;
   const uint16_t* w3 = w2 + kBlock * p.ldw;
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
+  zero_sums();
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t k = s * kKStep;
     _tile_loadd(6, xb + s * 512, 64);
@@ -129,10 +141,7 @@ void run_unit_16(const Unit& u, const RowsProduct& p, const uint16_t* xb, int64_
     }
   }
   alignas(64) float sums[4][256];
-  _tile_stored(0, sums[0], 64);
-  _tile_stored(1, sums[1], 64);
-  _tile_stored(2, sums[2], 64);
-  _tile_stored(3, sums[3], 64);
+  store_sums(sums);
   for (int64_t b = 0; b < u.blocks; ++b) store_block(sums[b], p, u.first_row + b * kBlock, 0, M);
 }
 
@@ -145,10 +154,7 @@ void run_unit_32(const Unit& u, const RowsProduct& p, const uint16_t* packed, in
   const uint16_t* w1 = w0 + kBlock * p.ldw;
   const uint16_t* xb = packed + (m0 / 16) * steps * 512;
   const uint16_t* xb1 = xb + steps * 512;
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
+  zero_sums();
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t k = s * kKStep;
     _tile_loadd(6, xb + s * 512, 64);
@@ -163,10 +169,7 @@ void run_unit_32(const Unit& u, const RowsProduct& p, const uint16_t* packed, in
     }
   }
   alignas(64) float sums[4][256];
-  _tile_stored(0, sums[0], 64);
-  _tile_stored(1, sums[1], 64);
-  _tile_stored(2, sums[2], 64);
-  _tile_stored(3, sums[3], 64);
+  store_sums(sums);
   store_block(sums[0], p, u.first_row, m0, M);
   store_block(sums[1], p, u.first_row, m0 + 16, M);
   if (u.blocks > 1) {

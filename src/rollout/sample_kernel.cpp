@@ -20,25 +20,32 @@ inline float mass(float x) { return x > kFloor ? fast_exp(x) : 0.0f; }
 
 float row_max_plain(const float* z, int64_t V) { return *std::max_element(z, z + V); }
 
-// Block sums of e_j = mass(z_j - m) in fp32, added in double. stop >= 0: returns the first index
-// where the running sum exceeds `stop` instead (-1 if none).
+// One block z[i, end) of the scan: its fp32 sum of e_j = mass(z_j - m) goes into acc (double). With
+// `found`, if the running sum passes `stop` inside the block, *found is set and true returned.
+bool scan_block(const float* z, int64_t i, int64_t end, float m, double& acc, double stop, int64_t* found) {
+  float block = 0.0f;
+  for (int64_t j = i; j < end; ++j) block += mass(z[j] - m);
+  if (found && acc + block > stop) {
+    double run = acc;
+    for (int64_t j = i; j < end; ++j) {
+      run += mass(z[j] - m);
+      if (run > stop) {
+        *found = j;
+        acc = run;
+        return true;
+      }
+    }
+  }
+  acc += block;
+  return false;
+}
+
+// The sum of e_j over the row in blocks of 16 (or, with `found`, the scan to the first index where
+// the running sum exceeds `stop`; -1 if none).
 double exp_scan_plain(const float* z, int64_t V, float m, double stop, int64_t* found) {
   double acc = 0;
   for (int64_t i = 0; i < V; i += kLanes) {
-    const int64_t end = std::min(V, i + kLanes);
-    float block = 0.0f;
-    for (int64_t j = i; j < end; ++j) block += mass(z[j] - m);
-    if (found && acc + block > stop) {
-      double run = acc;
-      for (int64_t j = i; j < end; ++j) {
-        run += mass(z[j] - m);
-        if (run > stop) {
-          *found = j;
-          return run;
-        }
-      }
-    }
-    acc += block;
+    if (scan_block(z, i, std::min(V, i + kLanes), m, acc, stop, found)) break;
   }
   return acc;
 }
@@ -80,21 +87,7 @@ __attribute__((target("avx512f"))) double exp_scan_avx512(const float* z, int64_
     }
     acc += block;
   }
-  if (i < V) {
-    float block = 0.0f;
-    for (int64_t j = i; j < V; ++j) block += mass(z[j] - m);
-    if (found && acc + block > stop) {
-      double run = acc;
-      for (int64_t j = i; j < V; ++j) {
-        run += mass(z[j] - m);
-        if (run > stop) {
-          *found = j;
-          return run;
-        }
-      }
-    }
-    acc += block;
-  }
+  if (i < V) scan_block(z, i, V, m, acc, stop, found);
   return acc;
 }
 

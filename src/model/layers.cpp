@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "core/tensor_bits.h"
 #include "model/matmul_kernel.h"
 #include "zeroth/core/error.h"
 
@@ -19,8 +20,10 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool bias_, co
 namespace {
 
 // The decode products (matmul_kernel.h) take CPU bf16 products of a few rows outside autograd.
-bool rows_kernel_applies(const torch::Tensor& x, const torch::Tensor& w) {
+// b may be undefined.
+bool rows_kernel_applies(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   if (!x.device().is_cpu() || x.scalar_type() != torch::kBFloat16 || w.scalar_type() != torch::kBFloat16) return false;
+  if (b.defined() && b.scalar_type() != torch::kBFloat16) return false;
   if (torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) return false;
   if (w.dim() != 2 || w.stride(1) != 1 || x.size(-1) != w.size(1)) return false;
   return kernels::rows_product_supported(kernels::rows_kernel(), x.numel() / w.size(1), w.size(1));
@@ -37,13 +40,13 @@ std::vector<torch::Tensor> rows_products(const torch::Tensor& x, const std::vect
     const int64_t N = w.size(0);
     auto y = torch::empty({M, N}, x.options());
     kernels::RowsProduct p;
-    p.w = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
+    p.w = bf16_bits(w);
     p.ldw = w.stride(0);
     if (biases[i].defined()) {
-      TORCH_CHECK(biases[i].scalar_type() == torch::kBFloat16 && biases[i].is_contiguous(), "bias must be bf16");
-      p.b = reinterpret_cast<const uint16_t*>(biases[i].data_ptr<at::BFloat16>());
+      TORCH_CHECK(biases[i].is_contiguous(), "bias must be contiguous");
+      p.b = bf16_bits(biases[i]);
     }
-    p.y = reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>());
+    p.y = bf16_bits(y);
     p.ldy = N;
     p.N = N;
     products.push_back(p);
@@ -51,8 +54,8 @@ std::vector<torch::Tensor> rows_products(const torch::Tensor& x, const std::vect
     shape.back() = N;
     outs.push_back(y.view(shape));
   }
-  kernels::rows_products_bf16(kernels::rows_kernel(), reinterpret_cast<const uint16_t*>(x2.data_ptr<at::BFloat16>()),
-                              K, M, K, products.data(), static_cast<int64_t>(products.size()));
+  kernels::rows_products_bf16(kernels::rows_kernel(), bf16_bits(x2), K, M, K, products.data(),
+                              static_cast<int64_t>(products.size()));
   return outs;
 }
 
@@ -60,9 +63,7 @@ std::vector<torch::Tensor> rows_products(const torch::Tensor& x, const std::vect
 
 torch::Tensor linear_fast(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   const int64_t in = w.size(1), out = w.size(0);
-  if (rows_kernel_applies(x, w) && (!b.defined() || b.scalar_type() == torch::kBFloat16)) {
-    return rows_products(x, {w}, {b})[0];
-  }
+  if (rows_kernel_applies(x, w, b)) return rows_products(x, {w}, {b})[0];
   const bool one_row = x.numel() == in;
   if (one_row && x.device().is_cpu() && x.scalar_type() == torch::kFloat && w.scalar_type() == torch::kFloat &&
       !(torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad()))) {
@@ -79,8 +80,7 @@ std::vector<torch::Tensor> linear_many(const torch::Tensor& x, const std::vector
   bool together = true;
   std::vector<torch::Tensor> weights, biases;
   for (auto* layer : layers) {
-    together = together && !layer->has_lora() && rows_kernel_applies(x, layer->weight) &&
-               (!layer->bias.defined() || layer->bias.scalar_type() == torch::kBFloat16);
+    together = together && !layer->has_lora() && rows_kernel_applies(x, layer->weight, layer->bias);
     weights.push_back(layer->weight);
     biases.push_back(layer->bias);
   }

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "core/tensor_bits.h"
 #include "model/logprob_kernel.h"
 #include "zeroth/core/error.h"
 
@@ -47,7 +48,7 @@ void forward_kernel(const torch::Tensor& hidden, const torch::Tensor& weight, co
       kernels::logprob_rows_forward_f32(z.data_ptr<float>(), n, V, z.stride(0), t + s, lse.data_ptr<float>() + s,
                                         logp.data_ptr<float>() + s, ent);
     } else {
-      kernels::logprob_rows_forward_bf16(reinterpret_cast<const uint16_t*>(z.data_ptr<at::BFloat16>()), n, V, z.stride(0),
+      kernels::logprob_rows_forward_bf16(bf16_bits(z), n, V, z.stride(0),
                                          t + s, lse.data_ptr<float>() + s, logp.data_ptr<float>() + s, ent);
     }
   }
@@ -93,7 +94,7 @@ torch::Tensor backward_kernel(const torch::Tensor& hidden, const torch::Tensor& 
     if (z.scalar_type() == torch::kFloat) {
       kernels::logprob_rows_backward_f32(z.data_ptr<float>(), n, V, z.stride(0), t + s, lse.data_ptr<float>() + s, ent, gl, ge);
     } else {
-      kernels::logprob_rows_backward_bf16(reinterpret_cast<uint16_t*>(z.data_ptr<at::BFloat16>()), n, V, z.stride(0), t + s,
+      kernels::logprob_rows_backward_bf16(bf16_bits(z), n, V, z.stride(0), t + s,
                                           lse.data_ptr<float>() + s, ent, gl, ge);
     }
     if (grad_h.defined()) {

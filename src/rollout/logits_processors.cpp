@@ -212,8 +212,7 @@ SampledTokens sample_tokens(const at::Tensor& logits, const LogitsChain& chain, 
   TORCH_CHECK(logits.dim() == 2, "sample_tokens expects logits [B, V], got ", logits.sizes());
   const int64_t rows = logits.size(0), V = logits.size(1);
   auto raw = logits.to(torch::kFloat).contiguous();              // [B, V]
-  const bool plain = chain.names().empty();
-  auto processed = plain ? raw : raw.clone();                    // [B, V]
+  auto processed = chain.empty() ? raw : raw.clone();            // [B, V]
   chain.apply(processed, history);
 
   SampledTokens out;

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include "core/tensor_bits.h"
 #include "train/adamw_kernel.h"
 #include "zeroth/train/distributed.h"
 
@@ -184,7 +185,7 @@ StepResult AdamW::step_fused(double lr) {
     const auto& g = slots_[i].param.grad();
     if (!g.defined()) continue;
     active.push_back(i);
-    squares += bf16_sum_squares(reinterpret_cast<const uint16_t*>(g.data_ptr<at::BFloat16>()), g.numel());
+    squares += bf16_sum_squares(bf16_bits(g), g.numel());
   }
   result.grad_norm = std::sqrt(squares);
   if (!std::isfinite(result.grad_norm)) {
@@ -216,8 +217,8 @@ StepResult AdamW::step_fused(double lr) {
     float* w = s.master.data_ptr<float>();
     float* m = s.exp_avg.data_ptr<float>();
     float* v = s.exp_avg_sq.data_ptr<float>();
-    const auto* g = reinterpret_cast<const uint16_t*>(s.param.grad().data_ptr<at::BFloat16>());
-    auto* p = reinterpret_cast<uint16_t*>(s.param.data_ptr<at::BFloat16>());
+    const auto* g = bf16_bits(s.param.grad());
+    auto* p = bf16_bits(s.param);
     fused_adamw_bf16(w, m, v, g, p, s.master.numel(), ks);
   }
   if (dist_ != nullptr) {

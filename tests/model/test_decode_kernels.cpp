@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include "core/tensor_bits.h"
 #include "model/attention_kernel.h"
 #include "model/matmul_kernel.h"
 #include "zeroth/model/layers.h"
@@ -29,15 +30,14 @@ torch::Tensor run_kernel(model::kernels::RowsKernel kernel, const torch::Tensor&
                          const torch::Tensor& b) {
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
   auto y = torch::empty({M, N}, torch::kBFloat16);
-  auto bits = [](const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); };
   model::kernels::RowsProduct p;
-  p.w = bits(w);
+  p.w = bf16_bits(w);
   p.ldw = w.stride(0);
-  p.b = b.defined() ? bits(b) : nullptr;
-  p.y = bits(y);
+  p.b = b.defined() ? bf16_bits(b) : nullptr;
+  p.y = bf16_bits(y);
   p.ldy = N;
   p.N = N;
-  model::kernels::rows_products_bf16(kernel, bits(x), K, M, K, &p, 1);
+  model::kernels::rows_products_bf16(kernel, bf16_bits(x), K, M, K, &p, 1);
   return y;
 }
 
@@ -147,16 +147,15 @@ TEST_CASE("decode attention: rotary, cache writes and attention equal an fp32 re
       expect_v[slot[b]].select(1, pos[b]).copy_(v[b][0]);
     }
     auto out = torch::empty({B, H * D}, torch::kBFloat16);
-    auto bits = [](const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); };
     auto cos2 = cos.reshape({B, D}).contiguous(), sin2 = sin.reshape({B, D}).contiguous();
     auto q2 = q.reshape({B, H * D}).contiguous(), k2 = k.reshape({B, Kh * D}).contiguous();
     auto v2 = v.reshape({B, Kh * D}).contiguous();
     model::kernels::DecodeAttention a;
     a.B = B, a.H = H, a.Kh = Kh, a.D = D;
-    a.q = bits(q2), a.k = bits(k2), a.v = bits(v2), a.ldq = H * D, a.ldk = Kh * D, a.ldv = Kh * D;
-    a.cos = bits(cos2), a.sin = bits(sin2);
-    a.cache_k = bits(cache_k), a.cache_v = bits(cache_v), a.max_len = max_len;
-    a.slots = slot.data(), a.positions = pos.data(), a.out = bits(out);
+    a.q = bf16_bits(q2), a.k = bf16_bits(k2), a.v = bf16_bits(v2), a.ldq = H * D, a.ldk = Kh * D, a.ldv = Kh * D;
+    a.cos = bf16_bits(cos2), a.sin = bf16_bits(sin2);
+    a.cache_k = bf16_bits(cache_k), a.cache_v = bf16_bits(cache_v), a.max_len = max_len;
+    a.slots = slot.data(), a.positions = pos.data(), a.out = bf16_bits(out);
     a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
     model::kernels::decode_attention_bf16(a);
     // Cached keys are bit-equal to the bf16 rotary of the full-sequence path; nothing else changed.

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include "core/tensor_bits.h"
 #include "support/tensor_asserts.h"
 #include "model/logprob_kernel.h"
 #include "zeroth/model/logprobs.h"
@@ -140,12 +141,12 @@ TEST_CASE("logprob row kernels: fp32 and bf16 rows against a double-precision re
     auto zbd = zb.to(torch::kDouble);
     auto lsb = torch::log_softmax(zbd, -1);
     auto ref_lpb = lsb.gather(1, targets.clamp_min(0).unsqueeze(1)).squeeze(1).masked_fill(valid.logical_not(), 0.0);
-    model::kernels::logprob_rows_forward_bf16(reinterpret_cast<const uint16_t*>(zb.data_ptr<at::BFloat16>()), n, V, V,
+    model::kernels::logprob_rows_forward_bf16(bf16_bits(zb), n, V, V,
                                               targets.data_ptr<int64_t>(), lse.data_ptr<float>(), lp.data_ptr<float>(),
                                               nullptr);
     require_close(lp, ref_lpb.to(torch::kFloat), 1e-5);
     auto gb = zb.clone();
-    model::kernels::logprob_rows_backward_bf16(reinterpret_cast<uint16_t*>(gb.data_ptr<at::BFloat16>()), n, V, V,
+    model::kernels::logprob_rows_backward_bf16(bf16_bits(gb), n, V, V,
                                                targets.data_ptr<int64_t>(), lse.data_ptr<float>(), nullptr,
                                                g.data_ptr<float>(), nullptr);
     auto zbr = zbd.clone().requires_grad_(true);

@@ -63,6 +63,7 @@ class LogitsChain {
   void add(std::unique_ptr<LogitsProcessor> processor);
   void apply(at::Tensor& logits, const TokenHistory& history) const;
   bool needs_history() const;
+  bool empty() const { return processors_.empty(); }  // no step: the processed logits are the raw ones
   std::vector<std::string> names() const;
 
  private:

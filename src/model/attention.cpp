@@ -7,9 +7,9 @@
 
 #include <torch/torch.h>
 
-#include "model/attention_kernel.h"
-
+#include "core/tensor_bits.h"
 #include "core/torch_compat.h"
+#include "model/attention_kernel.h"
 
 namespace zeroth::model {
 
@@ -26,10 +26,12 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, const torch::TensorOptions&
   }
 }
 
-bool AttentionImpl::decode_kernel_applies(const torch::Tensor& x, const AttentionInputs& in) const {
-  if (in.cache == nullptr || x.size(1) != 1 || !x.device().is_cpu() || x.scalar_type() != torch::kBFloat16) return false;
+bool AttentionImpl::decode_kernel_applies(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                          const AttentionInputs& in) const {
+  if (in.cache == nullptr || q.size(1) != 1 || !q.device().is_cpu() || q.scalar_type() != torch::kBFloat16) return false;
   if (in.cache->keys(0).scalar_type() != torch::kBFloat16 || head_dim_ % 2 != 0) return false;
-  if (torch::GradMode::is_enabled() && x.requires_grad()) return false;
+  // The kernel works on raw memory: nothing may need a gradient through it (LoRA's q/k/v would).
+  if (torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad())) return false;
   return std::all_of(in.num_new.begin(), in.num_new.end(), [](int64_t n) { return n == 1; });
 }
 
@@ -45,28 +47,26 @@ torch::Tensor AttentionImpl::decode_step(const torch::Tensor& q, const torch::Te
   auto& cache_v = in.cache->values(layer);
   TORCH_CHECK(cache_k.is_contiguous() && cache_v.is_contiguous(), "the kv cache must be contiguous");
   auto out = torch::empty({B, 1, num_heads_ * head_dim_}, q.options());
-  auto bits = [](const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); };
   kernels::DecodeAttention a;
   a.B = B;
   a.H = num_heads_;
   a.Kh = num_kv_heads_;
   a.D = head_dim_;
-  a.q = bits(qc);
-  a.k = bits(kc);
-  a.v = bits(vc);
+  a.q = bf16_bits(qc);
+  a.k = bf16_bits(kc);
+  a.v = bf16_bits(vc);
   a.ldq = qc.stride(0);
   a.ldk = kc.stride(0);
   a.ldv = vc.stride(0);
-  a.cos = bits(cos);
-  a.sin = bits(sin);
-  a.cache_k = bits(cache_k);
-  a.cache_v = bits(cache_v);
+  a.cos = bf16_bits(cos);
+  a.sin = bf16_bits(sin);
+  a.cache_k = bf16_bits(cache_k);
+  a.cache_v = bf16_bits(cache_v);
   a.max_len = cache_k.size(2);
   a.slots = in.slots.data();
   a.positions = in.starts.data();
-  a.out = bits(out);
+  a.out = bf16_bits(out);
   a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  torch::NoGradGuard no_grad;
   kernels::decode_attention_bf16(a);
   return out;
 }
@@ -82,7 +82,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInpu
     q = q_norm(q);
     k = k_norm(k);
   }
-  if (decode_kernel_applies(x, in)) return o_proj(decode_step(q, k, v, in, layer));
+  if (decode_kernel_applies(q, k, v, in)) return o_proj(decode_step(q, k, v, in, layer));
   q = apply_rotary(q.transpose(1, 2), in.cos, in.sin);  // [B, H, T, D]
   k = apply_rotary(k.transpose(1, 2), in.cos, in.sin);  // [B, K, T, D]
   v = v.transpose(1, 2);                                // [B, K, T, D]

@@ -39,7 +39,9 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   // One token per row into a bf16 cache on CPU: the fused kernel of model/attention_kernel.h.
-  bool decode_kernel_applies(const torch::Tensor& x, const AttentionInputs& in) const;
+  // q [B, T, H, D], k/v [B, T, Kh, D] after the projections (and q/k norms).
+  bool decode_kernel_applies(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             const AttentionInputs& in) const;
   // q [B, 1, H, D], k/v [B, 1, Kh, D] before rotary -> [B, 1, H * D]; writes the cache.
   torch::Tensor decode_step(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                             const AttentionInputs& in, int64_t layer);

@@ -2,10 +2,14 @@
 // recursive-descent parser into a small AST, and a tree-walking evaluator over JSON values.
 #include "zeroth/text/chat_template.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <functional>
 #include <map>
+#include <optional>
 
 #include "text/unicode.h"
 #include "zeroth/core/error.h"
@@ -18,12 +22,19 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Values
 
+struct Node;
+
 struct Value {
-  enum class Kind { kUndefined, kData, kNamespace, kFunction };
+  // kMethod: a method `name` bound to `data` (a string's .strip, a dict's .items, loop.cycle);
+  // kMacro: a {% macro %} or the body of a {% call %} block (`caller`), with the scopes it closes over.
+  enum class Kind { kUndefined, kData, kNamespace, kFunction, kMethod, kMacro };
   Kind kind = Kind::kUndefined;
-  Json data;                  // kData
+  Json data;                  // kData; kMethod: the object
   std::shared_ptr<Json> ns;   // kNamespace: its attributes (an object)
-  std::string name;           // kFunction: builtin name; kUndefined: what was undefined
+  std::string name;           // kFunction: builtin name; kMethod: method name; kUndefined: what was undefined
+  std::string hint;           // kUndefined: why calling it fails (the sandbox's message), if not just undefined
+  const Node* macro = nullptr;                                       // kMacro
+  std::shared_ptr<std::vector<std::map<std::string, Value>>> closure;  // kMacro of a call block
 
   static Value undefined(std::string what) {
     Value v;
@@ -42,10 +53,25 @@ struct Value {
     v.name = std::move(n);
     return v;
   }
+  static Value method(Json self, std::string n) {
+    Value v;
+    v.kind = Kind::kMethod;
+    v.data = std::move(self);
+    v.name = std::move(n);
+    return v;
+  }
   bool is_undefined() const { return kind == Kind::kUndefined; }
   bool is_data() const { return kind == Kind::kData; }
   bool is_string() const { return is_data() && data.is_string(); }
 };
+
+// Dict keys: a template's dict literal may have integer keys ({0: 'a'}); JSON objects only have
+// string keys, so an integer key is stored as "\x01" + its digits and turned back when read.
+constexpr char kIntKeyMark = '\x01';
+bool is_int_key(const std::string& k) { return !k.empty() && k[0] == kIntKeyMark; }
+std::string int_key(int64_t i) { return std::string(1, kIntKeyMark) + std::to_string(i); }
+Json key_value(const std::string& k) { return is_int_key(k) ? Json(std::stoll(k.substr(1))) : Json(k); }
+std::string key_text(const std::string& k) { return is_int_key(k) ? k.substr(1) : k; }
 
 // Python str.isspace() (what Jinja's trim and str.strip() remove).
 bool py_space(uint32_t c) {
@@ -113,8 +139,30 @@ std::string py_float(double d) {
   return s;
 }
 
-void json_string(std::string& out, const std::string& s) {
+void json_string(std::string& out, const std::string& s, bool ensure_ascii = false) {
   out += '"';
+  if (ensure_ascii) {  // json.dumps(ensure_ascii=True): non-ASCII as \uXXXX (UTF-16 surrogate pairs)
+    std::string ascii;
+    size_t i = 0;
+    while (i < s.size()) {
+      int len;
+      uint32_t cp = unicode::decode_utf8(s, i, len);
+      i += len;
+      if (cp < 0x80) { ascii += static_cast<char>(cp); continue; }
+      auto esc = [&](uint32_t u) { char buf[8]; std::snprintf(buf, sizeof buf, "\\u%04x", u); out += buf; };
+      std::string head;
+      json_string(head, ascii);
+      out.append(head, 1, head.size() - 2);
+      ascii.clear();
+      if (cp >= 0x10000) { esc(0xD800 + ((cp - 0x10000) >> 10)); esc(0xDC00 + ((cp - 0x10000) & 0x3FF)); }
+      else esc(cp);
+    }
+    std::string tail;
+    json_string(tail, ascii);
+    out.append(tail, 1, tail.size() - 2);
+    out += '"';
+    return;
+  }
   for (unsigned char c : s) {
     switch (c) {
       case '"': out += "\\\""; break;
@@ -137,12 +185,19 @@ void json_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
-// Python json.dumps(x, ensure_ascii=False[, indent=n]): key order kept, ", " / ": " separators
-// ("," at line ends when indenting).
-void py_json(std::string& out, const Json& j, int indent, int depth) {
+// Python json.dumps(x, ensure_ascii, indent, separators, sort_keys), as transformers' tojson
+// calls it: key order kept unless sort_keys; separators default to (", ", ": "), or (",", ": ")
+// when indenting; indent < 0 is None.
+struct JsonFormat {
+  int indent = -1;
+  std::string item_sep = ", ", key_sep = ": ";
+  bool sort_keys = false, ensure_ascii = false;
+};
+
+void py_json(std::string& out, const Json& j, const JsonFormat& f, int depth) {
   auto newline = [&](int d) {
     out += '\n';
-    out.append(static_cast<size_t>(indent * d), ' ');
+    out.append(static_cast<size_t>(f.indent * d), ' ');
   };
   switch (j.type()) {
     case Json::value_t::null: out += "null"; break;
@@ -154,34 +209,39 @@ void py_json(std::string& out, const Json& j, int indent, int depth) {
       out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : py_float(d);
       break;
     }
-    case Json::value_t::string: json_string(out, j.get_ref<const std::string&>()); break;
+    case Json::value_t::string: json_string(out, j.get_ref<const std::string&>(), f.ensure_ascii); break;
     case Json::value_t::array: {
       if (j.empty()) { out += "[]"; break; }
       out += '[';
       bool first = true;
       for (const Json& item : j) {
-        if (!first) out += indent >= 0 ? "," : ", ";
-        if (indent >= 0) newline(depth + 1);
-        py_json(out, item, indent, depth + 1);
+        if (!first) out += f.item_sep;
+        if (f.indent >= 0) newline(depth + 1);
+        py_json(out, item, f, depth + 1);
         first = false;
       }
-      if (indent >= 0) newline(depth);
+      if (f.indent >= 0) newline(depth);
       out += ']';
       break;
     }
     case Json::value_t::object: {
       if (j.empty()) { out += "{}"; break; }
+      std::vector<std::string> keys;
+      for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
+      if (f.sort_keys)
+        std::stable_sort(keys.begin(), keys.end(),
+                         [](const std::string& a, const std::string& b) { return key_text(a) < key_text(b); });
       out += '{';
       bool first = true;
-      for (auto it = j.begin(); it != j.end(); ++it) {
-        if (!first) out += indent >= 0 ? "," : ", ";
-        if (indent >= 0) newline(depth + 1);
-        json_string(out, it.key());
-        out += ": ";
-        py_json(out, it.value(), indent, depth + 1);
+      for (const std::string& key : keys) {
+        if (!first) out += f.item_sep;
+        if (f.indent >= 0) newline(depth + 1);
+        json_string(out, key_text(key), f.ensure_ascii);
+        out += f.key_sep;
+        py_json(out, j[key], f, depth + 1);
         first = false;
       }
-      if (indent >= 0) newline(depth);
+      if (f.indent >= 0) newline(depth);
       out += '}';
       break;
     }
@@ -229,7 +289,7 @@ void py_str(std::string& out, const Json& j, bool inner) {
       bool first = true;
       for (auto it = j.begin(); it != j.end(); ++it) {
         if (!first) out += ", ";
-        out += py_repr_string(it.key());
+        out += is_int_key(it.key()) ? key_text(it.key()) : py_repr_string(it.key());
         out += ": ";
         py_str(out, it.value(), true);
         first = false;
@@ -250,7 +310,45 @@ struct Chunk {
   int line;          // line of the tag start
 };
 
-std::vector<Chunk> lex_template(const std::string& src, const std::string& name) {
+// Where the tag that starts at `inner` ends: the first `close` outside string literals and, for
+// expression and statement tags, outside brackets (jinja2's lexer balances ( [ { in a tag, so
+// `{{ {'a': {'b': 1}} }}` and `{% set s = '%}' %}` are one tag each). npos when it never ends.
+size_t find_tag_end(const std::string& src, size_t inner, char kind) {
+  std::string close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
+  if (kind == '#') return src.find(close, inner);
+  int depth = 0;
+  for (size_t k = inner; k < src.size(); ++k) {
+    char c = src[k];
+    if (c == '\'' || c == '"') {
+      size_t j = k + 1;
+      while (j < src.size() && src[j] != c) j += src[j] == '\\' ? 2 : 1;
+      if (j >= src.size()) return std::string::npos;
+      k = j;
+      continue;
+    }
+    if (depth == 0 && src.compare(k, 2, close) == 0) return k;
+    if (c == '(' || c == '[' || c == '{') ++depth;
+    else if ((c == ')' || c == ']' || c == '}') && depth > 0) --depth;
+  }
+  return std::string::npos;
+}
+
+std::vector<Chunk> lex_template(std::string src, const std::string& name) {
+  // jinja2 reads "\r\n" and "\r" as "\n" and drops one trailing newline (keep_trailing_newline=False).
+  if (src.find('\r') != std::string::npos) {
+    std::string norm;
+    norm.reserve(src.size());
+    for (size_t k = 0; k < src.size(); ++k) {
+      if (src[k] == '\r') {
+        norm += '\n';
+        if (k + 1 < src.size() && src[k + 1] == '\n') ++k;
+      } else {
+        norm += src[k];
+      }
+    }
+    src.swap(norm);
+  }
+  if (!src.empty() && src.back() == '\n') src.pop_back();
   std::vector<Chunk> chunks;
   size_t pos = 0;
   int line = 1;
@@ -277,9 +375,12 @@ std::vector<Chunk> lex_template(const std::string& src, const std::string& name)
       size_t k = 0;
       while (k < text.size() && std::isspace(static_cast<unsigned char>(text[k]))) ++k;
       text.erase(0, k);
+      text_line += count_lines(src, pos, pos + k);
     } else if (trim_newline) {
-      if (text.compare(0, 1, "\n") == 0) text.erase(0, 1);
-      else if (text.compare(0, 2, "\r\n") == 0) text.erase(0, 2);
+      if (text.compare(0, 1, "\n") == 0) {
+        text.erase(0, 1);
+        ++text_line;
+      }
     }
     strip_next = trim_newline = false;
     if (open == std::string::npos) {
@@ -302,11 +403,49 @@ std::vector<Chunk> lex_template(const std::string& src, const std::string& name)
     }
     if (!text.empty()) chunks.push_back({Chunk::Kind::kText, text, text_line});
     std::string close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
-    size_t end = src.find(close, inner);
+    size_t end = find_tag_end(src, inner, kind);
     if (end == std::string::npos)
       throw Error(cat(name, " line ", line, ": unclosed ", kind == '{' ? "{{" : kind == '%' ? "{%" : "{#", " (expected ", close, ")"));
     bool minus_right = end > inner && src[end - 1] == '-';
     std::string body = src.substr(inner, (minus_right ? end - 1 : end) - inner);
+    if (kind == '%') {
+      // {% raw %}...{% endraw %}: the text between is literal.
+      size_t b = body.find_first_not_of(" \t\n"), e = body.find_last_not_of(" \t\n");
+      if (b != std::string::npos && body.substr(b, e - b + 1) == "raw") {
+        size_t search = end + 2;
+        for (;;) {
+          size_t o = src.find("{%", search);
+          if (o == std::string::npos) throw Error(cat(name, " line ", line, ": {% raw %} is never closed by {% endraw %}"));
+          size_t in2 = o + 2 + (o + 2 < src.size() && (src[o + 2] == '-' || src[o + 2] == '+'));
+          size_t e2 = src.find("%}", in2);
+          if (e2 == std::string::npos) throw Error(cat(name, " line ", line, ": {% raw %} is never closed by {% endraw %}"));
+          std::string b2 = src.substr(in2, e2 - in2);
+          bool m2 = !b2.empty() && b2.back() == '-';
+          if (m2) b2.pop_back();
+          size_t x = b2.find_first_not_of(" \t\n"), y = b2.find_last_not_of(" \t\n");
+          if (x != std::string::npos && b2.substr(x, y - x + 1) == "endraw") {
+            std::string raw = src.substr(end + 2, o - end - 2);
+            if (minus_right) raw.erase(0, raw.find_first_not_of(" \t\n\r\f\v") == std::string::npos ? raw.size() : raw.find_first_not_of(" \t\n\r\f\v"));
+            else if (!raw.empty() && raw[0] == '\n') raw.erase(0, 1);
+            if (src[o + 2] == '-') while (!raw.empty() && std::isspace(static_cast<unsigned char>(raw.back()))) raw.pop_back();
+            else if (src[o + 2] != '+') {
+              size_t k = raw.size();
+              while (k > 0 && (raw[k - 1] == ' ' || raw[k - 1] == '\t')) --k;
+              if (k == 0 ? (o - raw.size() == 0 || src[o - raw.size() - 1] == '\n') : raw[k - 1] == '\n') raw.erase(k);
+            }
+            if (!raw.empty()) chunks.push_back({Chunk::Kind::kText, raw, line});
+            line += count_lines(src, open, e2 + 2);
+            pos = e2 + 2;
+            strip_next = m2;
+            trim_newline = !m2;
+            break;
+          }
+          search = e2 + 2;
+        }
+        if (pos >= src.size()) break;
+        continue;
+      }
+    }
     if (kind == '{') chunks.push_back({Chunk::Kind::kExpr, body, line});
     else if (kind == '%') chunks.push_back({Chunk::Kind::kStmt, body, line});
     line += count_lines(src, open, end + 2);
@@ -326,14 +465,24 @@ struct Tok {
   std::string text;
   int64_t i = 0;
   double f = 0;
+  int line = 0;  // lines after the tag's first line (errors name the line as jinja2 does)
 };
 
 std::vector<Tok> lex_expr(const std::string& s, const std::string& where) {
   std::vector<Tok> toks;
   size_t i = 0;
+  int line = 0, tok_line = 0;
+  size_t first_tok = 0;
   while (i < s.size()) {
+    for (size_t k = first_tok; k < toks.size(); ++k) toks[k].line = tok_line;  // the token just read
+    first_tok = toks.size();
     char c = s[i];
-    if (std::isspace(static_cast<unsigned char>(c))) { ++i; continue; }
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      line += c == '\n';
+      ++i;
+      continue;
+    }
+    tok_line = line;
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       size_t j = i;
       while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
@@ -342,12 +491,24 @@ std::vector<Tok> lex_expr(const std::string& s, const std::string& where) {
       continue;
     }
     if (std::isdigit(static_cast<unsigned char>(c))) {
-      size_t j = i;
-      while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
-      bool is_float = j + 1 < s.size() && s[j] == '.' && std::isdigit(static_cast<unsigned char>(s[j + 1]));
-      if (is_float) {
-        ++j;
-        while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+      // jinja2's integer and float literals: 1_000, 1.5, 1e3, 1.5e-3 (a float when it has . or e).
+      auto digits = [&](size_t j) {
+        while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+        return j;
+      };
+      size_t j = digits(i);
+      bool is_float = false;
+      if (j + 1 < s.size() && s[j] == '.' && std::isdigit(static_cast<unsigned char>(s[j + 1]))) {
+        j = digits(j + 1);
+        is_float = true;
+      }
+      if (j < s.size() && (s[j] == 'e' || s[j] == 'E')) {
+        size_t k = j + 1;
+        if (k < s.size() && (s[k] == '+' || s[k] == '-')) ++k;
+        if (k < s.size() && std::isdigit(static_cast<unsigned char>(s[k]))) {
+          j = digits(k);
+          is_float = true;
+        }
       }
       std::string num = s.substr(i, j - i);
       num.erase(std::remove(num.begin(), num.end(), '_'), num.end());
@@ -367,15 +528,47 @@ std::vector<Tok> lex_expr(const std::string& s, const std::string& where) {
         if (d == c) break;
         if (d == '\\' && j + 1 < s.size()) {
           char e = s[++j];
+          // Python's unicode-escape, which jinja2 applies to string literals.
+          auto hex = [&](int n) -> int64_t {
+            if (j + n >= s.size()) return -1;
+            int64_t v = 0;
+            for (int k = 1; k <= n; ++k) {
+              char h = s[j + k];
+              int dgt = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+              if (dgt < 0) return -1;
+              v = v * 16 + dgt;
+            }
+            return v;
+          };
           switch (e) {
             case 'n': out += '\n'; break;
             case 't': out += '\t'; break;
             case 'r': out += '\r'; break;
+            case 'a': out += '\a'; break;
+            case 'b': out += '\b'; break;
+            case 'f': out += '\f'; break;
+            case 'v': out += '\v'; break;
             case '\\': out += '\\'; break;
             case '\'': out += '\''; break;
             case '"': out += '"'; break;
             case '\n': break;
-            default: out += '\\'; out += e;
+            case 'x': case 'u': case 'U': {
+              int n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+              int64_t v = hex(n);
+              if (v < 0 || v > 0x10FFFF) throw Error(cat(where, ": truncated or invalid \\", std::string(1, e), " escape in a string literal"));
+              unicode::append_utf8(out, static_cast<uint32_t>(v));
+              j += n;
+              break;
+            }
+            default:
+              if (e >= '0' && e <= '7') {
+                uint32_t v = e - '0';
+                for (int k = 0; k < 2 && j + 1 < s.size() && s[j + 1] >= '0' && s[j + 1] <= '7'; ++k) v = v * 8 + (s[++j] - '0');
+                unicode::append_utf8(out, v);
+              } else {
+                out += '\\';
+                out += e;
+              }
           }
           ++j;
           continue;
@@ -384,6 +577,7 @@ std::vector<Tok> lex_expr(const std::string& s, const std::string& where) {
         ++j;
       }
       toks.push_back({Tok::Kind::kString, out});
+      line += static_cast<int>(std::count(s.begin() + static_cast<std::ptrdiff_t>(i), s.begin() + static_cast<std::ptrdiff_t>(j), '\n'));
       i = j + 1;
       continue;
     }
@@ -401,7 +595,9 @@ std::vector<Tok> lex_expr(const std::string& s, const std::string& where) {
     }
     if (!found) throw Error(cat(where, ": unexpected character ", quote(std::string(1, c))));
   }
+  for (size_t k = first_tok; k < toks.size(); ++k) toks[k].line = tok_line;
   toks.push_back({Tok::Kind::kEnd, ""});
+  toks.back().line = line;
   return toks;
 }
 
@@ -418,6 +614,7 @@ struct Expr {
   std::vector<ExprPtr> args;      // call/filter/test args, list items, dict keys+values interleaved
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   bool negated = false;           // `is not`, `not in`
+  int line = 0;                   // lines after the tag's first, as jinja2 numbers the node
 };
 
 class ExprParser {
@@ -446,18 +643,22 @@ class ExprParser {
     throw Error(cat(where_, ": ", what, at_end() ? " at the end of the tag" : cat(" near ", quote(t_[p_].text))));
   }
 
- private:
-  static ExprPtr make(Expr::Kind k) {
+ public:  // the statement parser uses the helpers below too
+  // A node numbered by the current token (the node's own token for primaries, `.`, `[`, `(`, `|`).
+  ExprPtr make(Expr::Kind k) const {
     auto e = std::make_shared<Expr>();
     e->kind = k;
+    e->line = t_[p_].line;
     return e;
   }
 
   ExprPtr parse_cond() {
+    int line = peek().line;
     ExprPtr e = parse_or();
     while (is_name("if")) {
       ++p_;
       auto cond = make(Expr::Kind::kCond);
+      cond->line = line;
       cond->a = e;
       cond->b = parse_or();
       if (is_name("else")) {
@@ -465,41 +666,50 @@ class ExprParser {
         cond->c = parse_cond();
       }
       e = cond;
+      line = peek().line;
     }
     return e;
   }
   ExprPtr parse_or() {
+    int line = peek().line;
     ExprPtr e = parse_and();
     while (is_name("or")) {
       ++p_;
       auto n = make(Expr::Kind::kOr);
+      n->line = line;
       n->a = e;
       n->b = parse_and();
       e = n;
+      line = peek().line;
     }
     return e;
   }
   ExprPtr parse_and() {
+    int line = peek().line;
     ExprPtr e = parse_not();
     while (is_name("and")) {
       ++p_;
       auto n = make(Expr::Kind::kAnd);
+      n->line = line;
       n->a = e;
       n->b = parse_not();
       e = n;
+      line = peek().line;
     }
     return e;
   }
   ExprPtr parse_not() {
     if (is_name("not")) {
-      ++p_;
       auto n = make(Expr::Kind::kNot);
+      n->line = peek().line;
+      ++p_;
       n->a = parse_not();
       return n;
     }
     return parse_compare();
   }
   ExprPtr parse_compare() {
+    int line = peek().line;
     ExprPtr e = parse_concat();
     for (;;) {
       std::string op;
@@ -518,6 +728,7 @@ class ExprParser {
         break;
       }
       auto n = make(Expr::Kind::kBinary);
+      n->line = line;
       n->name = op;
       n->negated = negated;
       n->a = e;
@@ -527,10 +738,12 @@ class ExprParser {
     return e;
   }
   ExprPtr parse_concat() {
+    int line = peek().line;
     ExprPtr e = parse_math1();
     while (is_op("~")) {
       ++p_;
       auto n = make(Expr::Kind::kBinary);
+      n->line = line;
       n->name = "~";
       n->a = e;
       n->b = parse_math1();
@@ -539,24 +752,46 @@ class ExprParser {
     return e;
   }
   ExprPtr parse_math1() {
+    int line = peek().line;
     ExprPtr e = parse_math2();
     while (is_op("+") || is_op("-")) {
       auto n = make(Expr::Kind::kBinary);
+      n->line = line;
       n->name = next().text;
       n->a = e;
       n->b = parse_math2();
       e = n;
+      line = peek().line;
     }
     return e;
   }
   ExprPtr parse_math2() {
-    ExprPtr e = parse_unary();
+    int line = peek().line;
+    ExprPtr e = parse_pow();
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
       auto n = make(Expr::Kind::kBinary);
+      n->line = line;
       n->name = next().text;
+      n->a = e;
+      n->b = parse_pow();
+      e = n;
+      line = peek().line;
+    }
+    return e;
+  }
+  // `**` binds looser than unary minus and associates to the left in jinja2: -2**2 == 4, 2**3**2 == 64.
+  ExprPtr parse_pow() {
+    int line = peek().line;
+    ExprPtr e = parse_unary();
+    while (is_op("**")) {
+      ++p_;
+      auto n = make(Expr::Kind::kBinary);
+      n->line = line;
+      n->name = "**";
       n->a = e;
       n->b = parse_unary();
       e = n;
+      line = peek().line;
     }
     return e;
   }
@@ -574,6 +809,12 @@ class ExprParser {
     return parse_filters(parse_postfix(parse_primary()));
   }
   ExprPtr parse_primary() {
+    int line = peek().line;
+    ExprPtr e = parse_primary_token();
+    if (e->kind == Expr::Kind::kLiteral || e->kind == Expr::Kind::kName) e->line = line;
+    return e;
+  }
+  ExprPtr parse_primary_token() {
     Tok t = next();
     switch (t.kind) {
       case Tok::Kind::kString: {
@@ -670,6 +911,7 @@ class ExprParser {
         }
         e = n;
       } else if (is_op("[")) {
+        int line = peek().line;
         ++p_;
         ExprPtr start, stop, step;
         bool slice = false;
@@ -685,6 +927,7 @@ class ExprParser {
         }
         expect_op("]");
         auto n = make(slice ? Expr::Kind::kSlice : Expr::Kind::kItem);
+        n->line = line;
         n->a = e;
         n->b = start;
         n->c = stop;
@@ -700,6 +943,15 @@ class ExprParser {
       }
     }
   }
+  // `name(args) | name2 ...` applied to `e`, as in {% filter %}.
+  ExprPtr parse_filter_chain(ExprPtr e) {
+    auto n = make(Expr::Kind::kFilter);
+    n->a = e;
+    n->name = expect_name();
+    if (is_op("(")) parse_call_args(n->args, n->kwargs);
+    return parse_filters(n);
+  }
+
   ExprPtr parse_filters(ExprPtr e) {
     for (;;) {
       if (is_op("|")) {
@@ -723,7 +975,7 @@ class ExprParser {
         if (is_op("(")) {
           parse_call_args(n->args, n->kwargs);
         } else if (peek().kind == Tok::Kind::kString || peek().kind == Tok::Kind::kInt ||
-                   peek().kind == Tok::Kind::kFloat ||
+                   peek().kind == Tok::Kind::kFloat || is_op("[") || is_op("{") ||
                    (peek().kind == Tok::Kind::kName && !is_name("and") && !is_name("or") && !is_name("else") &&
                     !is_name("if") && !is_name("in") && !is_name("not") && !is_name("is"))) {
           n->args.push_back(parse_postfix(parse_primary()));  // `is sameas x`, `is equalto 3`
@@ -747,15 +999,24 @@ struct Node;
 using Body = std::vector<std::shared_ptr<Node>>;
 
 struct Node {
-  enum class Kind { kText, kOutput, kIf, kFor, kSet, kBreak, kContinue } kind;
+  // kSetBlock: {% set x %}body{% endset %}; kFilterBlock: {% filter f %}body{% endfilter %};
+  // kBlock: a body rendered as is ({% generation %}); kMacro: {% macro name(params) %};
+  // kCallBlock: {% call macro(args) %}body{% endcall %}, the body being `caller()`.
+  enum class Kind { kText, kOutput, kIf, kFor, kSet, kSetBlock, kFilterBlock, kBlock, kMacro, kCallBlock, kBreak,
+                    kContinue } kind;
   int line = 0;
-  std::string text;                                // kText
-  ExprPtr expr;                                    // kOutput, kSet value, kFor iterable
+  std::string text;                                // kText; kMacro: its name
+  ExprPtr expr;                                    // kOutput, kSet value, kFor iterable, kFilterBlock filter, kCallBlock call
   std::vector<std::pair<ExprPtr, Body>> branches;  // kIf (cond, body); else is a null cond
-  std::vector<std::string> targets;                // kFor loop variables; kSet: name [, attribute]
+  std::vector<std::string> targets;                // kFor loop variables; kSet: names, or name + attribute; kMacro params
+  bool attribute = false;                          // kSet: targets are {namespace, attribute}
+  std::vector<ExprPtr> defaults;                   // kMacro: default of each param (null: none)
   ExprPtr filter;                                  // kFor `if` filter
-  Body body, else_body;                            // kFor
+  Body body, else_body;                            // kFor, kSetBlock, kFilterBlock, kBlock, kMacro, kCallBlock
 };
+
+// The name a {% filter %} block's rendered body is bound to while its filter runs.
+const char* const kFilterBody = "\x01body";
 
 }  // namespace
 
@@ -797,8 +1058,8 @@ class Parser {
       if (ch.kind == Chunk::Kind::kExpr) {
         auto n = std::make_shared<Node>();
         n->kind = Node::Kind::kOutput;
-        n->line = ch.line;
         n->expr = p.parse_expression();
+        n->line = ch.line + n->expr->line;  // jinja2 reports an output's errors at its top node
         p.expect_end();
         body.push_back(n);
         continue;
@@ -865,19 +1126,92 @@ class Parser {
         if (p.is_op(".")) {
           p.next();
           n->targets.push_back(p.expect_name());
+          n->attribute = true;
         }
-        if (!p.is_op("=")) throw Error(cat(where(ch.line), ": block {% set %} ... {% endset %} is not supported"));
-        p.next();
-        n->expr = p.parse_expression();
+        while (!n->attribute && p.is_op(",")) {  // {% set a, b = pair %}
+          p.next();
+          n->targets.push_back(p.expect_name());
+        }
+        if (p.at_end() && n->targets.size() == 1) {  // {% set x %}...{% endset %}
+          n->kind = Node::Kind::kSetBlock;
+          std::string end;
+          n->body = parse_body({"endset"}, end);
+          if (end.empty()) throw Error(cat(where(ch.line), ": {% set %} is never closed by {% endset %}"));
+          last_parser_->expect_end();
+        } else {
+          if (!p.is_op("=")) p.fail("expected `=` in {% set %}");
+          p.next();
+          n->expr = p.parse_expression();
+          if (p.is_op(",")) {  // {% set x = a, b %}: a tuple
+            auto list = std::make_shared<Expr>();
+            list->kind = Expr::Kind::kList;
+            list->args.push_back(n->expr);
+            while (p.is_op(",")) {
+              p.next();
+              if (p.at_end()) break;
+              list->args.push_back(p.parse_expression());
+            }
+            n->expr = list;
+          }
+          p.expect_end();
+        }
+      } else if (kw == "filter") {
+        n->kind = Node::Kind::kFilterBlock;
+        auto body_name = std::make_shared<Expr>();
+        body_name->kind = Expr::Kind::kName;
+        body_name->name = kFilterBody;
+        n->expr = p.parse_filter_chain(body_name);
         p.expect_end();
+        std::string end;
+        n->body = parse_body({"endfilter"}, end);
+        if (end.empty()) throw Error(cat(where(ch.line), ": {% filter %} is never closed by {% endfilter %}"));
+        last_parser_->expect_end();
+      } else if (kw == "generation") {  // transformers' assistant-mask tag: renders its body
+        n->kind = Node::Kind::kBlock;
+        p.expect_end();
+        std::string end;
+        n->body = parse_body({"endgeneration"}, end);
+        if (end.empty()) throw Error(cat(where(ch.line), ": {% generation %} is never closed by {% endgeneration %}"));
+        last_parser_->expect_end();
+      } else if (kw == "macro") {
+        n->kind = Node::Kind::kMacro;
+        n->text = p.expect_name();
+        p.expect_op("(");
+        while (!p.is_op(")")) {
+          n->targets.push_back(p.expect_name());
+          ExprPtr dflt;
+          if (p.is_op("=")) {
+            p.next();
+            dflt = p.parse_expression();
+          }
+          n->defaults.push_back(dflt);
+          if (!p.is_op(",")) break;
+          p.next();
+        }
+        p.expect_op(")");
+        p.expect_end();
+        std::string end;
+        n->body = parse_body({"endmacro"}, end);
+        if (end.empty()) throw Error(cat(where(ch.line), ": {% macro %} is never closed by {% endmacro %}"));
+      } else if (kw == "call") {
+        n->kind = Node::Kind::kCallBlock;
+        n->expr = p.parse_expression();
+        if (n->expr->kind != Expr::Kind::kCall) p.fail("{% call %} needs a macro call");
+        p.expect_end();
+        std::string end;
+        n->body = parse_body({"endcall"}, end);
+        if (end.empty()) throw Error(cat(where(ch.line), ": {% call %} is never closed by {% endcall %}"));
+        last_parser_->expect_end();
       } else if (kw == "break" || kw == "continue") {
         n->kind = kw == "break" ? Node::Kind::kBreak : Node::Kind::kContinue;
         p.expect_end();
-      } else if (kw == "elif" || kw == "else" || kw == "endif" || kw == "endfor") {
+      } else if (kw == "elif" || kw == "else" || kw == "endif" || kw == "endfor" || kw == "endset" ||
+                 kw == "endmacro" || kw == "endfilter" || kw == "endcall" || kw == "endgeneration") {
         throw Error(cat(where(ch.line), ": unexpected {% ", kw, " %} without a matching opening tag"));
       } else {
         throw Error(cat(where(ch.line), ": unsupported template statement {% ", kw,
-                        " %} (zeroth's Jinja subset has if/elif/else, for, set, break, continue)"));
+                        " %} (zeroth's Jinja subset has if, for, set, macro, call, filter, raw, generation, "
+                        "break, continue)"));
       }
       body.push_back(n);
     }
@@ -906,11 +1240,20 @@ struct LoopControl {
   enum class Kind { kBreak, kContinue } kind;
 };
 
+using Scopes = std::vector<std::map<std::string, Value>>;
+using Kwargs = std::vector<std::pair<std::string, Value>>;
+
+bool is_in(const std::string& name, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (name == n) return true;
+  return false;
+}
+
 class Renderer {
  public:
-  Renderer(const std::string& name) : name_(name) {}
+  Renderer(const std::string& name, std::time_t now) : name_(name), now_(now) {}
 
-  std::vector<std::map<std::string, Value>> scopes;
+  Scopes scopes;
   std::string out;
 
   void run(const Body& body) {
@@ -926,9 +1269,26 @@ class Renderer {
       auto it = scopes[k].find(name);
       if (it != scopes[k].end()) return it->second;
     }
-    if (name == "namespace" || name == "raise_exception" || name == "range" || name == "dict")
-      return Value::function(name);
+    if (is_in(name, {"namespace", "raise_exception", "range", "dict", "strftime_now"})) return Value::function(name);
     return Value::undefined(name);
+  }
+
+  void assign(const std::string& name, Value v) { scopes.back()[name] = std::move(v); }
+
+  // Renders `body` into a string of its own (set blocks, filter blocks, macro calls).
+  std::string capture(const Body& body) {
+    std::string saved;
+    saved.swap(out);
+    try {
+      run(body);
+    } catch (...) {
+      out.swap(saved);
+      throw;
+    }
+    std::string result;
+    result.swap(out);
+    out.swap(saved);
+    return result;
   }
 
   void exec(const Node& n) {
@@ -947,14 +1307,52 @@ class Renderer {
         break;
       case Node::Kind::kSet: {
         Value v = eval(*n.expr);
-        if (n.targets.size() == 1) {
-          scopes.back()[n.targets[0]] = v;
-        } else {
+        if (n.attribute) {
           Value ns = lookup(n.targets[0]);
           if (ns.kind != Value::Kind::kNamespace)
             fail(cat("cannot set attribute ", quote(n.targets[1]), " on ", quote(n.targets[0]), ", which is not a namespace()"));
           (*ns.ns)[n.targets[1]] = as_json(v);
+        } else if (n.targets.size() == 1) {
+          assign(n.targets[0], v);
+        } else {
+          std::vector<Json> items = iterate(v);
+          if (items.size() != n.targets.size())
+            fail(cat("cannot unpack ", items.size(), " values into ", n.targets.size(), " names"));
+          for (size_t k = 0; k < items.size(); ++k) assign(n.targets[k], Value::of(items[k]));
         }
+        break;
+      }
+      case Node::Kind::kSetBlock: assign(n.targets[0], Value::of(capture(n.body))); break;
+      case Node::Kind::kFilterBlock: {
+        std::string body = capture(n.body);
+        scopes.emplace_back();
+        scopes.back()[kFilterBody] = Value::of(body);
+        line_ = n.line;
+        Value v = eval(*n.expr);
+        scopes.pop_back();
+        out += to_output(v);
+        break;
+      }
+      case Node::Kind::kBlock: run(n.body); break;
+      case Node::Kind::kMacro: {
+        Value m;
+        m.kind = Value::Kind::kMacro;
+        m.macro = &n;
+        m.name = n.text;
+        assign(n.text, m);
+        break;
+      }
+      case Node::Kind::kCallBlock: {
+        Value caller;
+        caller.kind = Value::Kind::kMacro;
+        caller.macro = &n;
+        caller.name = "caller";
+        caller.closure = std::make_shared<Scopes>(scopes);
+        scopes.emplace_back();
+        scopes.back()["caller"] = caller;
+        Value v = eval(*n.expr);
+        scopes.pop_back();
+        out += to_output(v);
         break;
       }
       case Node::Kind::kFor: exec_for(n); break;
@@ -963,21 +1361,26 @@ class Renderer {
     }
   }
 
-  void exec_for(const Node& n) {
-    Value seq = eval(*n.expr);
+  // The items a for loop (or a filter) walks: list items, mapping keys, string characters;
+  // undefined is empty; anything else is an error as in Python.
+  std::vector<Json> iterate(const Value& seq) const {
     std::vector<Json> items;
+    if (seq.is_undefined()) return items;
     if (seq.is_data() && seq.data.is_array()) {
       items.assign(seq.data.begin(), seq.data.end());
     } else if (seq.is_data() && seq.data.is_object()) {
-      for (auto it = seq.data.begin(); it != seq.data.end(); ++it) items.push_back(it.key());
+      for (auto it = seq.data.begin(); it != seq.data.end(); ++it) items.push_back(key_value(it.key()));
     } else if (seq.is_string()) {
       std::vector<uint32_t> cps = code_points(seq.data.get<std::string>());
       for (size_t k = 0; k < cps.size(); ++k) items.push_back(from_code_points(cps, k, k + 1));
-    } else if (!seq.is_undefined() && !(seq.is_data() && seq.data.is_null())) {
-      fail(cat("cannot loop over a ", type_name(seq)));
-    } else if (seq.is_data()) {
-      fail("cannot loop over none");
+    } else {
+      fail(cat("a ", type_name(seq), " is not iterable"));
     }
+    return items;
+  }
+
+  void exec_for(const Node& n) {
+    std::vector<Json> items = iterate(eval(*n.expr));
     if (n.filter) {
       std::vector<Json> kept;
       for (const Json& item : items) {
@@ -1004,8 +1407,10 @@ class Renderer {
       loop["first"] = k == 0;
       loop["last"] = k + 1 == len;
       loop["length"] = len;
-      loop["previtem"] = k > 0 ? items[k - 1] : Json();
-      loop["nextitem"] = k + 1 < len ? items[k + 1] : Json();
+      loop["depth"] = 1;
+      loop["depth0"] = 0;
+      if (k > 0) loop["previtem"] = items[k - 1];
+      if (k + 1 < len) loop["nextitem"] = items[k + 1];
       scopes.back()["loop"] = Value::of(loop);
       bool stop = false;
       try {
@@ -1014,6 +1419,7 @@ class Renderer {
         stop = c.kind == LoopControl::Kind::kBreak;
       }
       scopes.pop_back();
+      line_ = n.line;
       if (stop) break;
     }
   }
@@ -1023,9 +1429,10 @@ class Renderer {
       scopes.back()[n.targets[0]] = Value::of(item);
       return;
     }
-    if (!item.is_array() || item.size() != n.targets.size())
-      fail(cat("cannot unpack a loop item into ", n.targets.size(), " variables"));
-    for (size_t t = 0; t < n.targets.size(); ++t) scopes.back()[n.targets[t]] = Value::of(item[t]);
+    std::vector<Json> parts = iterate(Value::of(item));
+    if (parts.size() != n.targets.size())
+      fail(cat("cannot unpack a loop item of ", parts.size(), " values into ", n.targets.size(), " variables"));
+    for (size_t t = 0; t < n.targets.size(); ++t) scopes.back()[n.targets[t]] = Value::of(parts[t]);
   }
 
   static std::string type_name(const Value& v) {
@@ -1033,6 +1440,8 @@ class Renderer {
       case Value::Kind::kUndefined: return "undefined value";
       case Value::Kind::kNamespace: return "namespace";
       case Value::Kind::kFunction: return "function";
+      case Value::Kind::kMethod: return "method";
+      case Value::Kind::kMacro: return "macro";
       case Value::Kind::kData: break;
     }
     switch (v.data.type()) {
@@ -1050,7 +1459,7 @@ class Renderer {
     if (v.is_data()) return v.data;
     if (v.kind == Value::Kind::kNamespace) return *v.ns;
     if (v.is_undefined()) fail(cat(quote(v.name), " is undefined"));
-    fail("a function cannot be used as a value");
+    fail(cat("a ", type_name(v), " cannot be used as a value"));
   }
 
   std::string to_output(const Value& v) const {
@@ -1059,6 +1468,7 @@ class Renderer {
     std::string s;
     if (v.kind == Value::Kind::kNamespace) s = "<Namespace>";
     else if (v.is_data()) py_str(s, v.data, false);
+    else s = cat("<", type_name(v), " ", v.name, ">");
     return s;
   }
 
@@ -1077,24 +1487,65 @@ class Renderer {
     }
   }
 
-  const std::string& str_arg(const Value& v, const char* what) const {
+  const std::string& str_arg(const Value& v, const std::string& what) const {
     if (!v.is_string()) fail(cat(what, ": expected a string, got a ", type_name(v)));
     return v.data.get_ref<const std::string&>();
+  }
+  int64_t int_arg(const Value& v, const std::string& what) const {
+    if (v.is_data() && v.data.is_number_integer()) return v.data.get<int64_t>();
+    if (v.is_data() && v.data.is_boolean()) return v.data.get<bool>() ? 1 : 0;
+    fail(cat(what, ": expected an integer, got a ", type_name(v)));
   }
 
   static bool equal(const Json& a, const Json& b) {
     if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
+    if (a.is_array() && b.is_array()) {
+      if (a.size() != b.size()) return false;
+      for (size_t k = 0; k < a.size(); ++k)
+        if (!equal(a[k], b[k])) return false;
+      return true;
+    }
+    if (a.is_object() && b.is_object()) {
+      if (a.size() != b.size()) return false;
+      for (auto it = a.begin(); it != a.end(); ++it) {
+        auto other = b.find(it.key());
+        if (other == b.end() || !equal(it.value(), *other)) return false;
+      }
+      return true;
+    }
     return a == b;
+  }
+  static bool equal_values(const Value& a, const Value& b) {
+    if (a.is_undefined() || b.is_undefined()) return a.is_undefined() && b.is_undefined();
+    if (a.is_data() && b.is_data()) return equal(a.data, b.data);
+    if (a.kind == Value::Kind::kNamespace && b.kind == Value::Kind::kNamespace) return a.ns == b.ns;
+    return false;
+  }
+
+  // Python's ordering of two values (numbers, strings, lists); a TypeError otherwise.
+  int compare(const Json& x, const Json& y) const {
+    bool xn = x.is_number() || x.is_boolean(), yn = y.is_number() || y.is_boolean();
+    if (xn && yn) {
+      double p = x.is_boolean() ? x.get<bool>() : x.get<double>(), q = y.is_boolean() ? y.get<bool>() : y.get<double>();
+      return p < q ? -1 : p > q ? 1 : 0;
+    }
+    if (x.is_string() && y.is_string()) {
+      int c = x.get_ref<const std::string&>().compare(y.get_ref<const std::string&>());
+      return c < 0 ? -1 : c > 0 ? 1 : 0;
+    }
+    if (x.is_array() && y.is_array()) {
+      for (size_t k = 0; k < x.size() && k < y.size(); ++k)
+        if (int c = compare(x[k], y[k])) return c;
+      return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
+    }
+    fail(cat("cannot compare a ", type_name(Value::of(x)), " with a ", type_name(Value::of(y))));
   }
 
   Value eval(const Expr& e) {
     switch (e.kind) {
       case Expr::Kind::kLiteral: return Value::of(e.literal);
       case Expr::Kind::kName: return lookup(e.name);
-      case Expr::Kind::kAttr: {
-        Value obj = eval(*e.a);
-        return get_attr(obj, e.name);
-      }
+      case Expr::Kind::kAttr: return get_attr(eval(*e.a), e.name);
       case Expr::Kind::kItem: {
         Value obj = eval(*e.a);
         Value key = eval(*e.b);
@@ -1102,9 +1553,13 @@ class Renderer {
       }
       case Expr::Kind::kSlice: return slice(e);
       case Expr::Kind::kCall: return call(e);
-      case Expr::Kind::kFilter: return filter(e);
+      case Expr::Kind::kFilter: {
+        Value v = eval(*e.a);
+        return apply_filter(e.name, v, eval_args(e.args), eval_kwargs(e.kwargs));
+      }
       case Expr::Kind::kTest: {
-        bool r = test(e);
+        Value v = eval(*e.a);
+        bool r = apply_test(e.name, v, eval_args(e.args));
         return Value::of(e.negated ? !r : r);
       }
       case Expr::Kind::kNot: return Value::of(!truthy(eval(*e.a)));
@@ -1112,7 +1567,7 @@ class Renderer {
         Json v = as_json(eval(*e.a));
         if (v.is_number_float()) return Value::of(-v.get<double>());
         if (v.is_number()) return Value::of(-v.get<int64_t>());
-        fail(cat("cannot negate a ", type_name(Value::of(v))));
+        fail(cat("bad operand type for unary -: a ", type_name(Value::of(v))));
       }
       case Expr::Kind::kAnd: {
         Value a = eval(*e.a);
@@ -1135,7 +1590,7 @@ class Renderer {
         Json dict = Json::object();
         for (size_t k = 0; k + 1 < e.args.size(); k += 2) {
           Value key = eval(*e.args[k]);
-          dict[str_arg(key, "dict key")] = as_json(eval(*e.args[k + 1]));
+          dict[dict_key(key)] = as_json(eval(*e.args[k + 1]));
         }
         return Value::of(dict);
       }
@@ -1144,15 +1599,46 @@ class Renderer {
     fail("unknown expression");
   }
 
+  std::string dict_key(const Value& key) const {
+    if (key.is_string()) return key.data.get<std::string>();
+    if (key.is_data() && key.data.is_number_integer()) return int_key(key.data.get<int64_t>());
+    fail(cat("zeroth supports string and integer dict keys, not a ", type_name(key)));
+  }
+
+  // Attribute access as jinja2's sandbox does it: Python attributes (methods) first, then items;
+  // methods that mutate lists or dicts are "unsafe" (an undefined that fails when called).
   Value get_attr(const Value& obj, const std::string& name) {
     if (obj.kind == Value::Kind::kNamespace) {
       auto it = obj.ns->find(name);
       return it == obj.ns->end() ? Value::undefined(name) : Value::of(*it);
     }
     if (obj.is_undefined()) fail(cat(quote(obj.name), " is undefined (reading its attribute ", quote(name), ")"));
-    if (obj.is_data() && obj.data.is_object()) {
-      auto it = obj.data.find(name);
-      if (it != obj.data.end()) return Value::of(*it);
+    if (!obj.is_data()) return Value::undefined(name);
+    const Json& j = obj.data;
+    auto unsafe = [&](const char* type) {
+      Value u = Value::undefined(name);
+      u.hint = cat("access to attribute ", py_repr_string(name), " of ", py_repr_string(type), " object is unsafe.");
+      return u;
+    };
+    if (j.is_object()) {
+      if (is_in(name, {"get", "items", "keys", "values", "copy"})) return Value::method(j, name);
+      if (name == "cycle" && j.contains("index0") && j.contains("revindex0")) return Value::method(j, name);
+      if (is_in(name, {"update", "pop", "popitem", "setdefault", "clear"})) return unsafe("dict");
+      auto it = j.find(name);
+      if (it != j.end()) return Value::of(*it);
+      return Value::undefined(name);
+    }
+    if (j.is_string()) {
+      if (is_in(name, {"startswith", "endswith", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "lower",
+                       "upper", "replace", "title", "capitalize", "join", "count", "find", "rfind", "index", "rindex",
+                       "isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper", "format", "swapcase",
+                       "casefold", "zfill", "center", "ljust", "rjust", "partition", "rpartition"}))
+        return Value::method(j, name);
+      return Value::undefined(name);
+    }
+    if (j.is_array()) {
+      if (is_in(name, {"index", "count", "copy", "pop"})) return Value::method(j, name);
+      if (is_in(name, {"append", "extend", "insert", "remove", "reverse", "sort", "clear"})) return unsafe("list");
     }
     return Value::undefined(name);
   }
@@ -1162,22 +1648,27 @@ class Renderer {
   Value get_item(const Value& obj, const Value& key) {
     if (obj.is_undefined()) fail(cat(quote(obj.name), " is undefined (indexing it)"));
     if (obj.kind == Value::Kind::kNamespace) return get_attr(obj, str_arg(key, "namespace key"));
-    if (!obj.is_data()) fail("cannot index a function");
+    if (!obj.is_data()) return Value::undefined("item");
     const Json& j = obj.data;
     if (j.is_object()) {
-      if (!key.is_string()) return Value::undefined("item");
-      auto it = j.find(key.data.get<std::string>());
-      return it == j.end() ? Value::undefined(key.data.get<std::string>()) : Value::of(*it);
+      std::string k;
+      if (key.is_string()) k = key.data.get<std::string>();
+      else if (key.is_data() && key.data.is_number_integer()) k = int_key(key.data.get<int64_t>());
+      else return Value::undefined("item");
+      auto it = j.find(k);
+      return it == j.end() ? Value::undefined(key_text(k)) : Value::of(*it);
     }
     if (j.is_array() || j.is_string()) {
-      if (!key.is_data() || !key.data.is_number_integer()) fail("a list or string index must be an integer");
+      if (!key.is_data() || !(key.data.is_number_integer() || key.data.is_boolean()))
+        return key.is_string() ? get_attr(obj, key.data.get<std::string>()) : Value::undefined("item");
+      int64_t raw = int_arg(key, "index");
       if (j.is_array()) {
-        int64_t i = normalize_index(key.data.get<int64_t>(), j.size());
+        int64_t i = normalize_index(raw, j.size());
         if (i < 0 || i >= static_cast<int64_t>(j.size())) return Value::undefined("list item");
         return Value::of(j[static_cast<size_t>(i)]);
       }
       std::vector<uint32_t> cps = code_points(j.get<std::string>());
-      int64_t i = normalize_index(key.data.get<int64_t>(), cps.size());
+      int64_t i = normalize_index(raw, cps.size());
       if (i < 0 || i >= static_cast<int64_t>(cps.size())) return Value::undefined("string item");
       return Value::of(from_code_points(cps, static_cast<size_t>(i), static_cast<size_t>(i) + 1));
     }
@@ -1191,14 +1682,15 @@ class Renderer {
       if (!x) return std::nullopt;
       Value v = eval(*x);
       if (v.is_data() && v.data.is_null()) return std::nullopt;
-      if (!v.is_data() || !v.data.is_number_integer()) fail("slice bounds must be integers");
+      if (!v.is_data() || !v.data.is_number_integer()) fail("slice indices must be integers or none");
       return v.data.get<int64_t>();
     };
     std::optional<int64_t> start = opt_int(e.b), stop = opt_int(e.c), step_opt = opt_int(e.d);
     int64_t step = step_opt.value_or(1);
     if (step == 0) fail("slice step cannot be zero");
     bool is_str = obj.is_string();
-    if (!(obj.is_data() && (obj.data.is_array() || is_str))) fail(cat("cannot slice a ", type_name(obj)));
+    if (obj.is_undefined()) fail(cat(quote(obj.name), " is undefined (slicing it)"));
+    if (!(obj.is_data() && (obj.data.is_array() || is_str))) fail(cat("a ", type_name(obj), " is not subscriptable"));
     std::vector<uint32_t> cps;
     int64_t n = is_str ? static_cast<int64_t>((cps = code_points(obj.data.get<std::string>())).size())
                        : static_cast<int64_t>(obj.data.size());
@@ -1226,104 +1718,376 @@ class Renderer {
     for (const auto& a : args) out.push_back(eval(*a));
     return out;
   }
+  Kwargs eval_kwargs(const std::vector<std::pair<std::string, ExprPtr>>& kwargs) {
+    Kwargs out;
+    for (const auto& [k, v] : kwargs) out.emplace_back(k, eval(*v));
+    return out;
+  }
 
   Value call(const Expr& e) {
-    if (e.a->kind == Expr::Kind::kAttr) {
-      Value obj = eval(*e.a->a);
-      if (obj.is_string() || (obj.is_data() && obj.data.is_object()))
-        return method(obj, e.a->name, eval_args(e.args));
-      Value f = get_attr(obj, e.a->name);
-      if (f.is_undefined()) fail(cat("no method ", quote(e.a->name), " on a ", type_name(obj)));
-    }
     Value f = eval(*e.a);
-    if (f.kind != Value::Kind::kFunction) {
-      if (f.is_undefined()) fail(cat(quote(f.name), " is undefined (called as a function)"));
-      fail(cat("a ", type_name(f), " is not callable"));
-    }
     std::vector<Value> args = eval_args(e.args);
-    if (f.name == "namespace" || f.name == "dict") {
+    Kwargs kwargs = eval_kwargs(e.kwargs);
+    switch (f.kind) {
+      case Value::Kind::kMethod: {
+        Value r = method(f.data, f.name, args, kwargs);
+        // list.pop() is allowed by the sandbox and changes the list: write it back to the variable.
+        if (f.name == "pop" && f.data.is_array() && e.a->kind == Expr::Kind::kAttr && e.a->a->kind == Expr::Kind::kName) {
+          Json list = f.data;
+          int64_t i = args.empty() ? -1 : int_arg(args[0], "pop");
+          list.erase(list.begin() + normalize_index(i, list.size()));
+          for (size_t k = scopes.size(); k-- > 0;) {
+            auto it = scopes[k].find(e.a->a->name);
+            if (it != scopes[k].end()) { it->second = Value::of(list); break; }
+          }
+        }
+        return r;
+      }
+      case Value::Kind::kMacro: return call_macro(f, args, kwargs);
+      case Value::Kind::kFunction: return call_builtin(f.name, args, kwargs);
+      case Value::Kind::kUndefined:
+        if (!f.hint.empty()) fail(f.hint);
+        fail(cat(quote(f.name), " is undefined (called as a function)"));
+      default: fail(cat("a ", type_name(f), " is not callable"));
+    }
+  }
+
+  Value call_macro(const Value& m, const std::vector<Value>& args, const Kwargs& kwargs) {
+    const Node& def = *m.macro;
+    if (args.size() > def.targets.size())
+      fail(cat("macro ", quote(m.name), " takes not more than ", def.targets.size(), " argument(s)"));
+    Scopes saved;
+    saved.swap(scopes);
+    if (m.closure) {
+      scopes = *m.closure;  // a call block's body sees the scopes around the {% call %}
+    } else {
+      scopes.push_back(saved[0]);  // a macro sees the globals and the template's top-level names
+      if (saved.size() > 1) scopes.push_back(saved[1]);
+    }
+    scopes.emplace_back();
+    int saved_line = line_;
+    std::string result;
+    try {
+      for (const auto& [k, v] : kwargs)
+        if (std::find(def.targets.begin(), def.targets.end(), k) == def.targets.end())
+          fail(cat("macro ", quote(m.name), " takes no keyword argument ", quote(k)));
+      for (size_t k = 0; k < def.targets.size(); ++k) {
+        const std::string& param = def.targets[k];
+        Value v = Value::undefined(param);
+        bool given = false;
+        if (k < args.size()) {
+          v = args[k];
+          given = true;
+        }
+        for (const auto& [kk, vv] : kwargs) {
+          if (kk != param) continue;
+          if (given) fail(cat("macro ", quote(m.name), " got multiple values for argument ", quote(param)));
+          v = vv;
+          given = true;
+        }
+        if (!given && def.defaults[k]) v = eval(*def.defaults[k]);
+        scopes.back()[param] = v;
+      }
+      for (size_t k = saved.size(); k-- > 0;) {  // `caller` of an enclosing {% call %}
+        auto it = saved[k].find("caller");
+        if (it != saved[k].end()) {
+          if (!m.closure) scopes.back()["caller"] = it->second;
+          break;
+        }
+      }
+      result = capture(def.body);
+    } catch (...) {
+      scopes.swap(saved);
+      throw;
+    }
+    scopes.swap(saved);
+    line_ = saved_line;
+    return Value::of(result);
+  }
+
+  Value call_builtin(const std::string& name, const std::vector<Value>& args, const Kwargs& kwargs) {
+    if (name == "namespace" || name == "dict") {
       Json attrs = Json::object();
       for (const Value& a : args) {
         if (a.is_data() && a.data.is_object())
           for (auto it = a.data.begin(); it != a.data.end(); ++it) attrs[it.key()] = it.value();
       }
-      for (const auto& [k, v] : e.kwargs) attrs[k] = as_json(eval(*v));
-      if (f.name == "dict") return Value::of(attrs);
+      for (const auto& [k, v] : kwargs) attrs[k] = as_json(v);
+      if (name == "dict") return Value::of(attrs);
       Value ns;
       ns.kind = Value::Kind::kNamespace;
       ns.ns = std::make_shared<Json>(attrs);
       return ns;
     }
-    if (f.name == "raise_exception") {
+    if (name == "raise_exception") {
       std::string msg = args.empty() ? std::string("(no message)") : to_output(args[0]);
       fail(cat("the template raised an exception: ", msg));
     }
-    if (f.name == "range") {
+    if (name == "strftime_now") {
+      if (args.empty()) fail("strftime_now() takes a format");
+      std::tm tm{};
+      localtime_r(&now_, &tm);
+      char buf[256];
+      size_t n = std::strftime(buf, sizeof buf, str_arg(args[0], "strftime_now").c_str(), &tm);
+      return Value::of(std::string(buf, n));
+    }
+    if (name == "range") {
       std::vector<int64_t> v;
-      for (const Value& a : args) {
-        if (!a.is_data() || !a.data.is_number_integer()) fail("range() takes integers");
-        v.push_back(a.data.get<int64_t>());
-      }
+      for (const Value& a : args) v.push_back(int_arg(a, "range"));
       int64_t start = 0, stop = 0, step = 1;
       if (v.size() == 1) stop = v[0];
       else if (v.size() >= 2) { start = v[0]; stop = v[1]; if (v.size() > 2) step = v[2]; }
-      if (step == 0) fail("range() step cannot be zero");
+      else fail("range expected at least 1 argument");
+      if (step == 0) fail("range() arg 3 must not be zero");
       Json list = Json::array();
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) list.push_back(i);
+      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+        if (list.size() >= 100000) fail("range() too big");  // jinja2's sandbox limit (MAX_RANGE)
+        list.push_back(i);
+      }
       return Value::of(list);
     }
-    fail(cat("unknown function ", quote(f.name)));
+    fail(cat("unknown function ", quote(name)));
   }
 
-  Value method(const Value& obj, const std::string& name, const std::vector<Value>& args) {
-    auto arg_str = [&](size_t k) -> std::optional<std::string> {
-      if (k >= args.size() || (args[k].is_data() && args[k].data.is_null())) return std::nullopt;
-      return str_arg(args[k], name.c_str());
-    };
-    if (obj.is_string()) {
-      const std::string& s = obj.data.get_ref<const std::string&>();
-      if (name == "startswith" || name == "endswith") {
-        std::string x = arg_str(0).value_or("");
-        bool r = x.size() <= s.size() &&
-                 (name == "startswith" ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0);
-        return Value::of(r);
+  std::optional<std::string> opt_str(const std::vector<Value>& args, size_t k, const std::string& what) const {
+    if (k >= args.size() || (args[k].is_data() && args[k].data.is_null())) return std::nullopt;
+    return str_arg(args[k], what);
+  }
+
+  Value method(const Json& self, const std::string& name, const std::vector<Value>& args, const Kwargs& kwargs) {
+    if (self.is_string()) return string_method(self.get_ref<const std::string&>(), name, args, kwargs);
+    if (self.is_array()) {
+      if (name == "copy") return Value::of(self);
+      if (name == "pop") {
+        if (self.empty()) fail("pop from empty list");
+        int64_t i = normalize_index(args.empty() ? -1 : int_arg(args[0], "pop"), self.size());
+        if (i < 0 || i >= static_cast<int64_t>(self.size())) fail("pop index out of range");
+        return Value::of(self[static_cast<size_t>(i)]);
       }
-      if (name == "strip") return Value::of(py_strip(s, arg_str(0), true, true));
-      if (name == "lstrip") return Value::of(py_strip(s, arg_str(0), true, false));
-      if (name == "rstrip") return Value::of(py_strip(s, arg_str(0), false, true));
-      if (name == "split") return Value::of(split(s, arg_str(0), args.size() > 1 ? as_json(args[1]).get<int64_t>() : -1));
-      if (name == "lower" || name == "upper") return Value::of(change_case(s, name == "upper"));
-      if (name == "replace") return Value::of(replace_all(s, arg_str(0).value_or(""), arg_str(1).value_or("")));
-      if (name == "title" || name == "capitalize") return Value::of(title(s, name == "title"));
-      if (name == "join") {
-        if (args.empty()) fail("join() takes a list");
-        return Value::of(join(as_json(args[0]), s));
+      if (args.empty()) fail(cat(name, "() takes an argument"));
+      Json x = as_json(args[0]);
+      int64_t count = 0;
+      for (size_t k = 0; k < self.size(); ++k) {
+        if (!equal(self[k], x)) continue;
+        if (name == "index") return Value::of(static_cast<int64_t>(k));
+        ++count;
       }
-      fail(cat("unsupported string method ", quote(name)));
+      if (name == "index") fail("the value is not in the list");
+      return Value::of(count);
     }
-    const Json& d = obj.data;
+    const Json& d = self;
+    if (name == "cycle") {
+      if (args.empty()) fail("loop.cycle() needs at least one argument");
+      return args[static_cast<size_t>(d["index0"].get<int64_t>()) % args.size()];
+    }
     if (name == "get") {
       if (args.empty()) fail("get() takes a key");
-      auto it = d.find(str_arg(args[0], "get"));
+      std::string key = args[0].is_data() && args[0].data.is_number_integer() ? int_key(args[0].data.get<int64_t>())
+                        : args[0].is_string()                                  ? args[0].data.get<std::string>()
+                                                                               : std::string("\x02");
+      auto it = d.find(key);
       if (it != d.end()) return Value::of(*it);
       return args.size() > 1 ? args[1] : Value::of(nullptr);
     }
-    if (name == "items" || name == "keys" || name == "values") {
-      Json list = Json::array();
-      for (auto it = d.begin(); it != d.end(); ++it) {
-        if (name == "items") list.push_back(Json::array({it.key(), it.value()}));
-        else if (name == "keys") list.push_back(it.key());
-        else list.push_back(it.value());
-      }
-      return Value::of(list);
+    if (name == "copy") return Value::of(d);
+    Json list = Json::array();
+    for (auto it = d.begin(); it != d.end(); ++it) {
+      if (name == "items") list.push_back(Json::array({key_value(it.key()), it.value()}));
+      else if (name == "keys") list.push_back(key_value(it.key()));
+      else list.push_back(it.value());
     }
-    fail(cat("unsupported mapping method ", quote(name)));
+    return Value::of(list);
+  }
+
+  Value string_method(const std::string& s, const std::string& name, const std::vector<Value>& args,
+                      const Kwargs& kwargs) {
+    auto arg_str = [&](size_t k) { return opt_str(args, k, name); };
+    if (name == "startswith" || name == "endswith") {
+      if (args.empty()) fail(cat(name, "() takes at least 1 argument"));
+      std::vector<std::string> options;
+      if (args[0].is_data() && args[0].data.is_array()) {
+        for (const Json& x : args[0].data) options.push_back(str_arg(Value::of(x), name));
+      } else {
+        options.push_back(str_arg(args[0], name));
+      }
+      for (const std::string& x : options) {
+        bool r = x.size() <= s.size() &&
+                 (name == "startswith" ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0);
+        if (r) return Value::of(true);
+      }
+      return Value::of(false);
+    }
+    if (name == "strip") return Value::of(py_strip(s, arg_str(0), true, true));
+    if (name == "lstrip") return Value::of(py_strip(s, arg_str(0), true, false));
+    if (name == "rstrip") return Value::of(py_strip(s, arg_str(0), false, true));
+    if (name == "split" || name == "rsplit") {
+      int64_t maxsplit = args.size() > 1 ? int_arg(args[1], name) : -1;
+      std::optional<std::string> sep = arg_str(0);
+      for (const auto& [k, v] : kwargs) {
+        if (k == "maxsplit") maxsplit = int_arg(v, name);
+        if (k == "sep" && !(v.is_data() && v.data.is_null())) sep = str_arg(v, name);
+      }
+      if (sep && sep->empty()) fail("empty separator");
+      if (name == "rsplit" && maxsplit >= 0) {
+        Json all = split(s, sep, -1);
+        if (static_cast<int64_t>(all.size()) <= maxsplit + 1) return Value::of(all);
+        if (!sep) {  // whitespace rsplit with a limit: rare in templates
+          fail("rsplit() without a separator and with maxsplit is not supported");
+        }
+        size_t head = all.size() - static_cast<size_t>(maxsplit);
+        std::string first;
+        for (size_t k = 0; k < head; ++k) first += (k ? *sep : "") + all[k].get<std::string>();
+        Json out = Json::array({first});
+        for (size_t k = head; k < all.size(); ++k) out.push_back(all[k]);
+        return Value::of(out);
+      }
+      return Value::of(split(s, sep, maxsplit));
+    }
+    if (name == "splitlines") {
+      Json out = Json::array();
+      size_t b = 0;
+      for (size_t k = 0; k < s.size(); ++k) {
+        if (s[k] == '\n' || s[k] == '\r') {
+          out.push_back(s.substr(b, k - b));
+          if (s[k] == '\r' && k + 1 < s.size() && s[k + 1] == '\n') ++k;
+          b = k + 1;
+        }
+      }
+      if (b < s.size()) out.push_back(s.substr(b));
+      return Value::of(out);
+    }
+    if (name == "lower" || name == "upper" || name == "casefold") return Value::of(change_case(s, name == "upper"));
+    if (name == "swapcase") {
+      std::string o = s;
+      for (char& c : o)
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) c = static_cast<char>(c ^ 0x20);
+      return Value::of(o);
+    }
+    if (name == "replace") {
+      if (args.size() < 2) fail("replace() takes at least 2 arguments");
+      int64_t count = args.size() > 2 ? int_arg(args[2], "replace") : -1;
+      return Value::of(replace_all(s, str_arg(args[0], "replace"), str_arg(args[1], "replace"), count));
+    }
+    if (name == "title" || name == "capitalize") return Value::of(title(s, name == "title"));
+    if (name == "join") {
+      if (args.empty()) fail("join() takes exactly one argument");
+      std::string out;
+      std::vector<Json> items = iterate(args[0]);
+      for (size_t k = 0; k < items.size(); ++k) {
+        if (k) out += s;
+        out += str_arg(Value::of(items[k]), "join");
+      }
+      return Value::of(out);
+    }
+    if (name == "count" || name == "find" || name == "rfind" || name == "index" || name == "rindex") {
+      if (args.empty()) fail(cat(name, "() takes at least 1 argument"));
+      const std::string& sub = str_arg(args[0], name);
+      // Positions are in code points, as Python counts them.
+      std::vector<uint32_t> cps = code_points(s), sub_cps = code_points(sub);
+      int64_t n = static_cast<int64_t>(cps.size());
+      int64_t start = args.size() > 1 && !(args[1].is_data() && args[1].data.is_null()) ? int_arg(args[1], name) : 0;
+      int64_t end = args.size() > 2 && !(args[2].is_data() && args[2].data.is_null()) ? int_arg(args[2], name) : n;
+      if (start < 0) start = std::max<int64_t>(0, start + n);
+      if (end < 0) end = std::max<int64_t>(0, end + n);
+      end = std::min(end, n);
+      int64_t m = static_cast<int64_t>(sub_cps.size());
+      auto match_at = [&](int64_t i) { return std::equal(sub_cps.begin(), sub_cps.end(), cps.begin() + i); };
+      if (name == "count") {
+        if (start > n) return Value::of(0);
+        if (m == 0) return Value::of(std::max<int64_t>(0, end - start) + 1);
+        int64_t c = 0;
+        for (int64_t i = start; i + m <= end;) {
+          if (match_at(i)) { ++c; i += m; } else { ++i; }
+        }
+        return Value::of(c);
+      }
+      int64_t found = -1;
+      if (name == "find" || name == "index") {
+        for (int64_t i = start; i + m <= end; ++i)
+          if (match_at(i)) { found = i; break; }
+      } else {
+        for (int64_t i = end - m; i >= start; --i)
+          if (match_at(i)) { found = i; break; }
+      }
+      if (found < 0 && (name == "index" || name == "rindex")) fail("substring not found");
+      return Value::of(found);
+    }
+    if (is_in(name, {"isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper"})) {
+      if (s.empty()) return Value::of(false);
+      bool cased = false, ok = true;
+      for (unsigned char c : s) {
+        if (c >= 0x80) { ok = name == "isalpha" || name == "isalnum" ? ok : ok; continue; }
+        bool lo = c >= 'a' && c <= 'z', up = c >= 'A' && c <= 'Z', dg = c >= '0' && c <= '9';
+        if (name == "isdigit") ok &= dg;
+        else if (name == "isalpha") ok &= lo || up;
+        else if (name == "isalnum") ok &= lo || up || dg;
+        else if (name == "isspace") ok &= py_space(c);
+        else if (name == "islower") { ok &= !up; cased |= lo; }
+        else { ok &= !lo; cased |= up; }
+      }
+      if (name == "islower" || name == "isupper") ok &= cased;
+      return Value::of(ok);
+    }
+    if (name == "format") return Value::of(str_format(s, args, kwargs));
+    if (name == "zfill" || name == "center" || name == "ljust" || name == "rjust") {
+      int64_t width = args.empty() ? 0 : int_arg(args[0], name);
+      std::string fill = args.size() > 1 ? str_arg(args[1], name) : " ";
+      int64_t len = static_cast<int64_t>(code_points(s).size());
+      if (width <= len) return Value::of(s);
+      int64_t pad = width - len;
+      auto rep = [&](int64_t k, const std::string& f) { std::string o; for (int64_t i = 0; i < k; ++i) o += f; return o; };
+      if (name == "zfill") {
+        bool sign = !s.empty() && (s[0] == '-' || s[0] == '+');
+        return Value::of(sign ? s.substr(0, 1) + rep(pad, "0") + s.substr(1) : rep(pad, "0") + s);
+      }
+      if (name == "ljust") return Value::of(s + rep(pad, fill));
+      if (name == "rjust") return Value::of(rep(pad, fill) + s);
+      int64_t left = pad / 2 + (pad & width & 1);
+      return Value::of(rep(left, fill) + s + rep(pad - left, fill));
+    }
+    if (name == "partition" || name == "rpartition") {
+      const std::string& sep = str_arg(args.empty() ? Value() : args[0], name);
+      size_t at = name == "partition" ? s.find(sep) : s.rfind(sep);
+      if (at == std::string::npos)
+        return Value::of(name == "partition" ? Json::array({s, "", ""}) : Json::array({"", "", s}));
+      return Value::of(Json::array({s.substr(0, at), sep, s.substr(at + sep.size())}));
+    }
+    fail(cat("unsupported string method ", quote(name)));
+  }
+
+  // Python str.format with {} / {0} / {name} fields and no format specs.
+  std::string str_format(const std::string& s, const std::vector<Value>& args, const Kwargs& kwargs) {
+    std::string out;
+    size_t auto_index = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      char c = s[i];
+      if ((c == '{' || c == '}') && i + 1 < s.size() && s[i + 1] == c) { out += c; ++i; continue; }
+      if (c != '{') { out += c; continue; }
+      size_t end = s.find('}', i);
+      if (end == std::string::npos) fail("format(): single '{' encountered in format string");
+      std::string field = s.substr(i + 1, end - i - 1);
+      if (field.find(':') != std::string::npos || field.find('!') != std::string::npos)
+        fail("format(): format specs and conversions are not supported");
+      Value v;
+      if (field.empty() || std::isdigit(static_cast<unsigned char>(field[0]))) {
+        size_t idx = field.empty() ? auto_index++ : static_cast<size_t>(std::stoul(field));
+        if (idx >= args.size()) fail("format(): replacement index out of range");
+        v = args[idx];
+      } else {
+        bool found = false;
+        for (const auto& [k, x] : kwargs)
+          if (k == field) { v = x; found = true; }
+        if (!found) fail(cat("format(): no value for ", quote(field)));
+      }
+      out += to_output(v);
+      i = end;
+    }
+    return out;
   }
 
   static Json split(const std::string& s, const std::optional<std::string>& sep, int64_t maxsplit) {
     Json out = Json::array();
     if (sep) {
-      if (sep->empty()) throw Error("split(): empty separator");
       size_t pos = 0;
       int64_t n = 0;
       for (;;) {
@@ -1375,151 +2139,403 @@ class Renderer {
     return out;
   }
 
-  static std::string replace_all(const std::string& s, const std::string& from, const std::string& to) {
-    if (from.empty()) return s;
+  static std::string replace_all(const std::string& s, const std::string& from, const std::string& to,
+                                 int64_t count = -1) {
     std::string out;
+    if (from.empty()) {  // Python inserts `to` around every character
+      std::vector<uint32_t> cps = code_points(s);
+      int64_t n = 0;
+      for (size_t k = 0; k <= cps.size(); ++k) {
+        if (count < 0 || n < count) { out += to; ++n; }
+        if (k < cps.size()) unicode::append_utf8(out, cps[k]);
+      }
+      return out;
+    }
     size_t pos = 0;
+    int64_t n = 0;
     for (;;) {
       size_t hit = s.find(from, pos);
-      if (hit == std::string::npos) break;
+      if (hit == std::string::npos || (count >= 0 && n >= count)) break;
       out.append(s, pos, hit - pos);
       out += to;
       pos = hit + from.size();
+      ++n;
     }
     out.append(s, pos, std::string::npos);
     return out;
   }
 
-  std::string join(const Json& list, const std::string& sep) const {
-    if (!list.is_array()) fail("join expects a list");
-    std::string out;
-    for (size_t k = 0; k < list.size(); ++k) {
-      if (k) out += sep;
-      if (list[k].is_string()) out += list[k].get<std::string>();
-      else py_str(out, list[k], false);
+  // An attribute path "a.b.0" of an item, as filters' attribute= arguments read it.
+  Value item_attribute(const Json& item, const std::string& path) {
+    Value v = Value::of(item);
+    size_t b = 0;
+    for (;;) {
+      size_t e = path.find('.', b);
+      std::string part = path.substr(b, e == std::string::npos ? std::string::npos : e - b);
+      if (v.is_undefined()) return v;
+      bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+      v = digits ? get_item(v, Value::of(std::stoll(part))) : get_item(v, Value::of(part));
+      if (e == std::string::npos) return v;
+      b = e + 1;
     }
-    return out;
   }
 
-  Value filter(const Expr& e) {
-    const std::string& f = e.name;
-    Value v = eval(*e.a);
-    std::vector<Value> args = eval_args(e.args);
-    auto kwarg = [&](const char* key) -> std::optional<Value> {
-      for (const auto& [k, x] : e.kwargs)
-        if (k == key) return eval(*x);
+  std::optional<Value> kwarg(const Kwargs& kwargs, const char* key) {
+    for (const auto& [k, v] : kwargs)
+      if (k == key) return v;
+    return std::nullopt;
+  }
+
+  // Python's sort key for jinja2's sort/unique/dictsort/min/max: strings lower-cased unless
+  // case_sensitive.
+  static Json sort_key(const Json& j, bool case_sensitive) {
+    if (!case_sensitive && j.is_string()) return change_case(j.get<std::string>(), false);
+    return j;
+  }
+
+  Value apply_filter(const std::string& f, const Value& v, const std::vector<Value>& args, const Kwargs& kwargs) {
+    auto arg = [&](size_t k, const char* key) -> std::optional<Value> {
+      if (auto x = kwarg(kwargs, key)) return x;
+      if (k < args.size()) return args[k];
       return std::nullopt;
     };
     if (f == "default" || f == "d") {
-      bool boolean = args.size() > 1 && truthy(args[1]);
-      if (auto b = kwarg("boolean")) boolean = truthy(*b);
+      bool boolean = false;
+      if (auto b = arg(1, "boolean")) boolean = truthy(*b);
       bool use_default = v.is_undefined() || (boolean && !truthy(v));
-      return use_default ? (args.empty() ? Value::of("") : args[0]) : v;
+      if (!use_default) return v;
+      auto d = arg(0, "default_value");
+      return d ? *d : Value::of("");
     }
     if (f == "safe") return v;
     if (f == "tojson") {
-      int indent = -1;
-      if (!args.empty()) indent = static_cast<int>(as_json(args[0]).get<int64_t>());
-      if (auto i = kwarg("indent")) {
-        Json j = as_json(*i);
-        if (!j.is_null()) indent = static_cast<int>(j.get<int64_t>());
+      // transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
+      JsonFormat fmt;
+      if (auto a = arg(0, "ensure_ascii")) fmt.ensure_ascii = truthy(*a);
+      if (auto i = arg(1, "indent"); i && !(i->is_data() && i->data.is_null())) fmt.indent = static_cast<int>(int_arg(*i, "tojson indent"));
+      if (fmt.indent >= 0) fmt.item_sep = ",";
+      if (auto sep = arg(2, "separators"); sep && !(sep->is_data() && sep->data.is_null())) {
+        Json s = as_json(*sep);
+        if (!s.is_array() || s.size() != 2 || !s[0].is_string() || !s[1].is_string())
+          fail("tojson: separators must be a pair of strings");
+        fmt.item_sep = s[0].get<std::string>();
+        fmt.key_sep = s[1].get<std::string>();
       }
+      if (auto a = arg(3, "sort_keys")) fmt.sort_keys = truthy(*a);
+      if (v.is_undefined()) fail("Object of type Undefined is not JSON serializable");
       std::string out;
-      py_json(out, as_json(v), indent, 0);
+      py_json(out, as_json(v), fmt, 0);
       return Value::of(out);
     }
     if (f == "string") return Value::of(to_output(v));
-    if (v.is_undefined()) fail(cat(quote(v.name), " is undefined (passed to the ", quote(f), " filter)"));
-    Json j = as_json(v);
-    if (f == "trim") return Value::of(py_strip(str_arg(v, "trim"), args.empty() ? std::nullopt : std::optional<std::string>(str_arg(args[0], "trim")), true, true));
     if (f == "length" || f == "count") {
+      if (v.is_undefined()) return Value::of(0);
+      Json j = as_json(v);
       if (j.is_string()) return Value::of(static_cast<int64_t>(code_points(j.get<std::string>()).size()));
       if (j.is_array() || j.is_object()) return Value::of(static_cast<int64_t>(j.size()));
-      fail(cat("the length filter needs a string, list or mapping, got a ", type_name(v)));
+      fail(cat("object of type ", type_name(v), " has no len()"));
     }
+    if (f == "list") return Value::of(Json(iterate(v)));
     if (f == "first" || f == "last") {
-      if (j.is_array()) {
-        if (j.empty()) return Value::undefined(f);
-        return Value::of(f == "first" ? j.front() : j.back());
-      }
-      if (j.is_string()) {
-        std::vector<uint32_t> cps = code_points(j.get<std::string>());
-        if (cps.empty()) return Value::undefined(f);
-        size_t k = f == "first" ? 0 : cps.size() - 1;
-        return Value::of(from_code_points(cps, k, k + 1));
-      }
-      fail(cat("the ", f, " filter needs a list or string"));
+      std::vector<Json> items = iterate(v);
+      if (items.empty()) return Value::undefined(cat("no ", f, " item"));
+      return Value::of(f == "first" ? items.front() : items.back());
     }
     if (f == "join") {
       std::string sep = args.empty() ? "" : str_arg(args[0], "join");
-      return Value::of(join(j, sep));
+      if (auto s = kwarg(kwargs, "d")) sep = str_arg(*s, "join");
+      std::optional<Value> attribute = arg(1, "attribute");
+      std::string out;
+      std::vector<Json> items = iterate(v);
+      for (size_t k = 0; k < items.size(); ++k) {
+        if (k) out += sep;
+        out += to_output(attribute ? item_attribute(items[k], to_output(*attribute)) : Value::of(items[k]));
+      }
+      return Value::of(out);
     }
+    if (f == "items") {
+      if (v.is_undefined()) return Value::of(Json::array());
+      if (!(v.is_data() && v.data.is_object())) fail("Can only get item pairs from a mapping.");
+      return method(v.data, "items", {}, {});
+    }
+    if (f == "trim") {
+      return Value::of(py_strip(to_output(v), args.empty() ? std::nullopt : std::optional<std::string>(str_arg(args[0], "trim")), true, true));
+    }
+    if (f == "upper" || f == "lower") return Value::of(change_case(to_output(v), f == "upper"));
+    if (f == "capitalize" || f == "title") return Value::of(title(to_output(v), f == "title"));
     if (f == "replace") {
       if (args.size() < 2) fail("replace takes two arguments");
-      return Value::of(replace_all(str_arg(v, "replace"), str_arg(args[0], "replace"), str_arg(args[1], "replace")));
+      int64_t count = args.size() > 2 ? int_arg(args[2], "replace") : -1;
+      return Value::of(replace_all(to_output(v), to_output(args[0]), to_output(args[1]), count));
     }
-    if (f == "lower" || f == "upper") return Value::of(change_case(str_arg(v, f.c_str()), f == "upper"));
-    if (f == "capitalize" || f == "title") return Value::of(title(str_arg(v, f.c_str()), f == "title"));
-    if (f == "int") {
-      if (j.is_number()) return Value::of(static_cast<int64_t>(j.get<double>()));
-      if (j.is_string()) {
-        try { return Value::of(static_cast<int64_t>(std::stoll(j.get<std::string>()))); } catch (...) { return Value::of(0); }
+    if (f == "escape" || f == "e" || f == "forceescape") {
+      std::string out;
+      for (char c : to_output(v)) {
+        switch (c) {
+          case '&': out += "&amp;"; break;
+          case '<': out += "&lt;"; break;
+          case '>': out += "&gt;"; break;
+          case '"': out += "&#34;"; break;
+          case '\'': out += "&#39;"; break;
+          default: out += c;
+        }
       }
-      return Value::of(0);
+      return Value::of(out);
+    }
+    if (f == "indent") {
+      std::string pad = "    ";
+      if (auto w = arg(0, "width")) pad = w->is_string() ? w->data.get<std::string>() : std::string(static_cast<size_t>(int_arg(*w, "indent")), ' ');
+      bool first = false, blank = false;
+      if (auto x = arg(1, "first")) first = truthy(*x);
+      if (auto x = arg(2, "blank")) blank = truthy(*x);
+      Json lines = string_method(to_output(v) + "\n", "splitlines", {}, {}).data;
+      std::string out;
+      for (size_t k = 0; k < lines.size(); ++k) {
+        const std::string& line = lines[k].get_ref<const std::string&>();
+        if (k) out += "\n";
+        if (k && (blank || !line.empty())) out += pad;
+        out += line;
+      }
+      if (first) out = pad + out;
+      return Value::of(out);
+    }
+    if (f == "int") {
+      int64_t dflt = 0;
+      if (auto d = arg(0, "default")) dflt = int_arg(*d, "int");
+      if (v.is_undefined()) return Value::of(dflt);
+      Json j = as_json(v);
+      if (j.is_boolean()) return Value::of(j.get<bool>() ? 1 : 0);
+      if (j.is_number_float()) return Value::of(static_cast<int64_t>(j.get<double>()));
+      if (j.is_number()) return v;
+      if (j.is_string()) {
+        std::string t = py_strip(j.get<std::string>(), std::nullopt, true, true);
+        t.erase(std::remove(t.begin(), t.end(), '_'), t.end());
+        char* endp = nullptr;
+        long long r = std::strtoll(t.c_str(), &endp, 10);
+        if (!t.empty() && *endp == '\0') return Value::of(static_cast<int64_t>(r));
+        double d = std::strtod(t.c_str(), &endp);
+        if (!t.empty() && *endp == '\0' && std::isfinite(d)) return Value::of(static_cast<int64_t>(d));
+      }
+      return Value::of(dflt);
     }
     if (f == "float") {
+      double dflt = 0.0;
+      if (auto d = arg(0, "default")) dflt = as_json(*d).get<double>();
+      if (v.is_undefined()) return Value::of(dflt);
+      Json j = as_json(v);
+      if (j.is_boolean()) return Value::of(j.get<bool>() ? 1.0 : 0.0);
       if (j.is_number()) return Value::of(j.get<double>());
       if (j.is_string()) {
-        try { return Value::of(std::stod(j.get<std::string>())); } catch (...) { return Value::of(0.0); }
+        std::string t = py_strip(j.get<std::string>(), std::nullopt, true, true);
+        char* endp = nullptr;
+        double d = std::strtod(t.c_str(), &endp);
+        if (!t.empty() && *endp == '\0') return Value::of(d);
       }
-      return Value::of(0.0);
+      return Value::of(dflt);
     }
     if (f == "abs") {
+      Json j = as_json(v);
       if (j.is_number_float()) return Value::of(std::fabs(j.get<double>()));
-      if (j.is_number()) return Value::of(std::llabs(j.get<int64_t>()));
-      fail("abs needs a number");
+      if (j.is_number()) return Value::of(static_cast<int64_t>(std::llabs(j.get<int64_t>())));
+      fail(cat("bad operand type for abs(): a ", type_name(v)));
     }
-    if (f == "list") {
-      if (j.is_array()) return v;
-      Json list = Json::array();
-      if (j.is_string()) {
-        std::vector<uint32_t> cps = code_points(j.get<std::string>());
-        for (size_t k = 0; k < cps.size(); ++k) list.push_back(from_code_points(cps, k, k + 1));
-      } else if (j.is_object()) {
-        for (auto it = j.begin(); it != j.end(); ++it) list.push_back(it.key());
-      }
-      return Value::of(list);
+    if (f == "round") {
+      int64_t precision = 0;
+      if (auto p = arg(0, "precision")) precision = int_arg(*p, "round");
+      std::string how = "common";
+      if (auto m = arg(1, "method")) how = str_arg(*m, "round");
+      double x = as_json(v).get<double>(), scale = std::pow(10.0, static_cast<double>(precision));
+      double r = how == "ceil" ? std::ceil(x * scale) / scale : how == "floor" ? std::floor(x * scale) / scale
+                                                                               : std::round(x * scale) / scale;
+      return Value::of(r);
     }
     if (f == "reverse") {
-      if (j.is_string()) {
-        std::vector<uint32_t> cps = code_points(j.get<std::string>());
+      if (v.is_string()) {
+        std::vector<uint32_t> cps = code_points(v.data.get<std::string>());
         std::reverse(cps.begin(), cps.end());
         return Value::of(from_code_points(cps, 0, cps.size()));
       }
-      if (j.is_array()) {
-        Json list = Json::array();
-        for (size_t k = j.size(); k-- > 0;) list.push_back(j[k]);
-        return Value::of(list);
-      }
-      fail("reverse needs a list or string");
+      std::vector<Json> items = iterate(v);
+      std::reverse(items.begin(), items.end());
+      return Value::of(Json(items));
     }
-    if (f == "items") return method(v, "items", {});
+    if (f == "attr") {
+      if (args.empty()) fail("attr takes a name");
+      return get_attr(v, str_arg(args[0], "attr"));
+    }
+    if (f == "dictsort") {
+      bool case_sensitive = false, reverse = false;
+      std::string by = "key";
+      if (auto x = arg(0, "case_sensitive")) case_sensitive = truthy(*x);
+      if (auto x = arg(1, "by")) by = str_arg(*x, "dictsort");
+      if (auto x = arg(2, "reverse")) reverse = truthy(*x);
+      if (by != "key" && by != "value") fail("You can only sort by either \"key\" or \"value\"");
+      if (!(v.is_data() && v.data.is_object())) fail("dictsort needs a mapping");
+      std::vector<Json> items;
+      for (auto it = v.data.begin(); it != v.data.end(); ++it) items.push_back(Json::array({key_value(it.key()), it.value()}));
+      size_t pos = by == "key" ? 0 : 1;
+      std::stable_sort(items.begin(), items.end(), [&](const Json& a, const Json& b) {
+        int c = compare(sort_key(a[pos], case_sensitive), sort_key(b[pos], case_sensitive));
+        return reverse ? c > 0 : c < 0;
+      });
+      return Value::of(Json(items));
+    }
+    if (f == "sort" || f == "unique" || f == "min" || f == "max") {
+      bool case_sensitive = false, reverse = false;
+      std::optional<Value> attribute;
+      if (f == "sort") {
+        if (auto x = arg(0, "reverse")) reverse = truthy(*x);
+        if (auto x = arg(1, "case_sensitive")) case_sensitive = truthy(*x);
+        attribute = arg(2, "attribute");
+      } else {
+        if (auto x = arg(0, "case_sensitive")) case_sensitive = truthy(*x);
+        attribute = arg(1, "attribute");
+      }
+      std::vector<Json> items = iterate(v);
+      std::vector<std::string> attrs;
+      if (attribute) {
+        std::string list = to_output(*attribute);
+        for (const Json& part : split(list, std::string(","), -1)) attrs.push_back(py_strip(part.get<std::string>(), std::nullopt, true, true));
+      }
+      auto key_of = [&](const Json& item) {
+        if (attrs.empty()) return sort_key(item, case_sensitive);
+        Json key = Json::array();
+        for (const std::string& a : attrs) {
+          Value x = item_attribute(item, a);
+          key.push_back(sort_key(x.is_undefined() ? Json() : x.data, case_sensitive));
+        }
+        return attrs.size() == 1 ? key[0] : key;
+      };
+      if (f == "unique") {
+        std::vector<Json> seen, out;
+        for (const Json& item : items) {
+          Json k = key_of(item);
+          if (std::any_of(seen.begin(), seen.end(), [&](const Json& s) { return equal(s, k); })) continue;
+          seen.push_back(k);
+          out.push_back(item);
+        }
+        return Value::of(Json(out));
+      }
+      if (f == "min" || f == "max") {
+        if (items.empty()) return Value::undefined(cat("no ", f, " item"));
+        size_t best = 0;
+        for (size_t k = 1; k < items.size(); ++k) {
+          int c = compare(key_of(items[k]), key_of(items[best]));
+          if (f == "min" ? c < 0 : c > 0) best = k;
+        }
+        return Value::of(items[best]);
+      }
+      std::stable_sort(items.begin(), items.end(), [&](const Json& a, const Json& b) {
+        int c = compare(key_of(a), key_of(b));
+        return reverse ? c > 0 : c < 0;
+      });
+      return Value::of(Json(items));
+    }
+    if (f == "sum") {
+      std::optional<Value> attribute = arg(0, "attribute");
+      Value total = arg(1, "start").value_or(Value::of(0));
+      for (const Json& item : iterate(v)) {
+        Value x = attribute ? item_attribute(item, to_output(*attribute)) : Value::of(item);
+        total = arithmetic("+", total, x);
+      }
+      return total;
+    }
+    if (f == "selectattr" || f == "rejectattr" || f == "select" || f == "reject") {
+      bool attr_form = f == "selectattr" || f == "rejectattr";
+      bool keep_if = f == "selectattr" || f == "select";
+      size_t k = 0;
+      std::string attribute;
+      if (attr_form) {
+        if (args.empty()) fail(cat(f, " needs an attribute name"));
+        attribute = str_arg(args[k++], f);
+      }
+      std::string test = k < args.size() ? str_arg(args[k++], f) : "";
+      std::vector<Value> test_args(args.begin() + static_cast<std::ptrdiff_t>(std::min(k, args.size())), args.end());
+      Json out = Json::array();
+      for (const Json& item : iterate(v)) {
+        Value x = attr_form ? item_attribute(item, attribute) : Value::of(item);
+        bool r = test.empty() ? truthy(x) : apply_test(test, x, test_args);
+        if (r == keep_if) out.push_back(item);
+      }
+      return Value::of(out);
+    }
+    if (f == "map") {
+      Json out = Json::array();
+      if (auto attribute = kwarg(kwargs, "attribute")) {
+        std::optional<Value> dflt = kwarg(kwargs, "default");
+        for (const Json& item : iterate(v)) {
+          Value x = item_attribute(item, to_output(*attribute));
+          if (x.is_undefined() && dflt) x = *dflt;
+          out.push_back(as_json(x));
+        }
+        return Value::of(out);
+      }
+      if (args.empty()) fail("map needs a filter name or attribute=");
+      std::string filter = str_arg(args[0], "map");
+      std::vector<Value> rest(args.begin() + 1, args.end());
+      for (const Json& item : iterate(v)) out.push_back(as_json(apply_filter(filter, Value::of(item), rest, kwargs)));
+      return Value::of(out);
+    }
+    if (f == "format") {
+      std::string fmt = to_output(v), out;
+      size_t next = 0;
+      for (size_t i = 0; i < fmt.size(); ++i) {
+        if (fmt[i] != '%') { out += fmt[i]; continue; }
+        if (i + 1 < fmt.size() && fmt[i + 1] == '%') { out += '%'; ++i; continue; }
+        if (i + 1 >= fmt.size() || !is_in(std::string(1, fmt[i + 1]), {"s", "d", "i"}))
+          fail("format: only %s, %d and %% are supported");
+        if (next >= args.size()) fail("not enough arguments for format string");
+        const Value& a = args[next++];
+        out += fmt[i + 1] == 's' ? to_output(a) : std::to_string(int_arg(apply_filter("int", a, {}, {}), "format"));
+        ++i;
+      }
+      return Value::of(out);
+    }
+    if (f == "wordcount") return Value::of(static_cast<int64_t>(split(to_output(v), std::nullopt, -1).size()));
     fail(cat("unsupported filter ", quote(f)));
   }
 
-  bool test(const Expr& e) {
-    const std::string& t = e.name;
-    Value v = eval(*e.a);
+  bool apply_test(const std::string& t, const Value& v, const std::vector<Value>& args) {
     if (t == "defined") return !v.is_undefined();
     if (t == "undefined") return v.is_undefined();
-    if (v.is_undefined()) {
-      if (t == "none" || t == "string" || t == "number" || t == "integer" || t == "float" || t == "boolean" ||
-          t == "true" || t == "false" || t == "mapping" || t == "sequence")
-        return false;
-      if (t == "iterable") return true;  // jinja2's Undefined is iterable (empty)
+    if (t == "callable") return v.kind == Value::Kind::kFunction || v.kind == Value::Kind::kMethod || v.kind == Value::Kind::kMacro;
+    auto need_arg = [&]() -> const Value& {
+      if (args.empty()) fail(cat("the ", t, " test needs an argument"));
+      return args[0];
+    };
+    if (is_in(t, {"eq", "equalto", "==", "ne", "!="})) {
+      bool eq = equal_values(v, need_arg());
+      return t == "ne" || t == "!=" ? !eq : eq;
     }
-    if (v.kind == Value::Kind::kNamespace) return t == "mapping" ? false : false;
-    if (v.kind == Value::Kind::kFunction) return t == "callable";
+    if (t == "sameas") {
+      const Value& o = need_arg();
+      if (v.is_data() && o.is_data() && (v.data.is_null() || v.data.is_boolean()) && v.data == o.data) return true;
+      if (v.kind == Value::Kind::kNamespace && o.kind == Value::Kind::kNamespace) return v.ns == o.ns;
+      return false;
+    }
+    if (t == "in") {
+      const Value& hay = need_arg();
+      if (hay.is_undefined()) return false;
+      return contains(hay, v);
+    }
+    if (is_in(t, {"gt", "greaterthan", ">", "ge", ">=", "lt", "lessthan", "<", "le", "<="})) {
+      int c = compare(as_json(v), as_json(need_arg()));
+      if (t == "gt" || t == "greaterthan" || t == ">") return c > 0;
+      if (t == "ge" || t == ">=") return c >= 0;
+      if (t == "lt" || t == "lessthan" || t == "<") return c < 0;
+      return c <= 0;
+    }
+    if (v.is_undefined()) {
+      if (t == "iterable") return true;  // jinja2's Undefined is iterable (empty)
+      if (is_in(t, {"none", "string", "number", "integer", "float", "boolean", "true", "false", "mapping", "sequence",
+                    "lower", "upper", "escaped"}))
+        return false;
+    }
+    if (v.kind != Value::Kind::kData) {
+      if (is_in(t, {"none", "string", "number", "integer", "float", "boolean", "true", "false", "mapping", "sequence",
+                    "iterable", "lower", "upper", "escaped"}))
+        return false;
+    }
     const Json& j = v.data;
     if (t == "none") return j.is_null();
     if (t == "string") return j.is_string();
@@ -1530,52 +2546,71 @@ class Renderer {
     if (t == "true") return j.is_boolean() && j.get<bool>();
     if (t == "false") return j.is_boolean() && !j.get<bool>();
     if (t == "mapping") return j.is_object();
-    if (t == "iterable") return j.is_array() || j.is_object() || j.is_string();
-    if (t == "sequence") return j.is_array() || j.is_object() || j.is_string();
+    if (t == "iterable" || t == "sequence") return j.is_array() || j.is_object() || j.is_string();
+    if (t == "escaped") return false;
+    if (t == "lower" || t == "upper") {
+      if (!j.is_string()) fail(cat("the ", t, " test needs a string"));
+      const std::string& s = j.get_ref<const std::string&>();
+      bool cased = false;
+      for (char c : s) {
+        if (t == "lower" ? (c >= 'A' && c <= 'Z') : (c >= 'a' && c <= 'z')) return false;
+        cased |= std::isalpha(static_cast<unsigned char>(c)) != 0;
+      }
+      return cased;
+    }
     if (t == "even" || t == "odd") {
       if (!j.is_number_integer()) fail(cat("the ", t, " test needs an integer"));
       return (j.get<int64_t>() % 2 == 0) == (t == "even");
     }
-    if (t == "eq" || t == "equalto" || t == "sameas" || t == "==") {
-      if (e.args.empty()) fail(cat("the ", t, " test needs an argument"));
-      return equal(j, as_json(eval(*e.args[0])));
+    if (t == "divisibleby") {
+      int64_t d = int_arg(need_arg(), "divisibleby");
+      if (d == 0) fail("integer division or modulo by zero");
+      return int_arg(v, "divisibleby") % d == 0;
     }
     fail(cat("unsupported test ", quote(t)));
+  }
+
+  bool contains(const Value& hay_v, const Value& needle) {
+    Json hay = as_json(hay_v);
+    if (hay.is_string()) return hay.get_ref<const std::string&>().find(str_arg(needle, "'in <string>'")) != std::string::npos;
+    if (hay.is_array()) {
+      if (needle.is_undefined()) return false;
+      Json x = as_json(needle);
+      return std::any_of(hay.begin(), hay.end(), [&](const Json& y) { return equal(y, x); });
+    }
+    if (hay.is_object()) {
+      if (needle.is_string()) return hay.contains(needle.data.get<std::string>());
+      if (needle.is_data() && needle.data.is_number_integer()) return hay.contains(int_key(needle.data.get<int64_t>()));
+      return false;
+    }
+    fail(cat("argument of type ", type_name(hay_v), " is not iterable"));
   }
 
   Value binary(const Expr& e) {
     const std::string& op = e.name;
     Value a = eval(*e.a), b = eval(*e.b);
     if (op == "==" || op == "!=") {
-      bool eq;
-      if (a.is_undefined() || b.is_undefined()) eq = a.is_undefined() && b.is_undefined();
-      else eq = equal(as_json(a), as_json(b));
+      bool eq = equal_values(a, b);
       return Value::of(op == "==" ? eq : !eq);
     }
     if (op == "in") {
-      bool r = false;
-      if (b.is_undefined()) r = false;
-      else {
-        Json hay = as_json(b);
-        if (hay.is_string()) r = hay.get<std::string>().find(str_arg(a, "in")) != std::string::npos;
-        else if (hay.is_array()) {
-          Json needle = as_json(a);
-          r = std::any_of(hay.begin(), hay.end(), [&](const Json& x) { return equal(x, needle); });
-        } else if (hay.is_object()) r = a.is_string() && hay.contains(a.data.get<std::string>());
-        else fail(cat("`in` needs a string, list or mapping on its right, got a ", type_name(b)));
-      }
+      bool r = b.is_undefined() ? false : contains(b, a);
       return Value::of(e.negated ? !r : r);
     }
     if (op == "~") return Value::of(to_output(a) + to_output(b));
-    Json x = as_json(a), y = as_json(b);
     if (op == "<" || op == ">" || op == "<=" || op == ">=") {
-      int c;
-      if (x.is_number() && y.is_number()) c = x.get<double>() < y.get<double>() ? -1 : x.get<double>() > y.get<double>() ? 1 : 0;
-      else if (x.is_string() && y.is_string()) c = x.get<std::string>().compare(y.get<std::string>());
-      else fail(cat("cannot compare a ", type_name(a), " with a ", type_name(b)));
+      int c = compare(as_json(a), as_json(b));
       bool r = op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0;
       return Value::of(r);
     }
+    return arithmetic(op, a, b);
+  }
+
+  Value arithmetic(const std::string& op, const Value& a, const Value& b) {
+    Json x = as_json(a), y = as_json(b);
+    auto num = [](const Json& j) { return j.is_number() || j.is_boolean(); };
+    auto as_int = [](const Json& j) -> int64_t { return j.is_boolean() ? (j.get<bool>() ? 1 : 0) : j.get<int64_t>(); };
+    auto as_dbl = [](const Json& j) -> double { return j.is_boolean() ? (j.get<bool>() ? 1.0 : 0.0) : j.get<double>(); };
     if (op == "+") {
       if (x.is_string() && y.is_string()) return Value::of(x.get<std::string>() + y.get<std::string>());
       if (x.is_array() && y.is_array()) {
@@ -1584,35 +2619,47 @@ class Renderer {
         return Value::of(list);
       }
     }
-    if (x.is_number() && y.is_number() && !x.is_boolean() && !y.is_boolean()) {
-      bool ints = x.is_number_integer() && y.is_number_integer();
+    if (num(x) && num(y)) {
+      bool ints = !x.is_number_float() && !y.is_number_float();
       if (ints && op != "/") {
-        int64_t p = x.get<int64_t>(), q = y.get<int64_t>();
+        int64_t p = as_int(x), q = as_int(y);
         if (op == "+") return Value::of(p + q);
         if (op == "-") return Value::of(p - q);
         if (op == "*") return Value::of(p * q);
-        if (q == 0) fail("division by zero");
+        if (op == "**") {
+          if (q < 0) return Value::of(std::pow(static_cast<double>(p), static_cast<double>(q)));
+          int64_t r = 1;
+          for (int64_t k = 0; k < q; ++k) r *= p;
+          return Value::of(r);
+        }
+        if (q == 0) fail("integer division or modulo by zero");
         if (op == "//") { int64_t r = p / q; if ((p % q != 0) && ((p < 0) != (q < 0))) --r; return Value::of(r); }
         if (op == "%") { int64_t r = p % q; if (r != 0 && ((r < 0) != (q < 0))) r += q; return Value::of(r); }
       }
-      double p = x.get<double>(), q = y.get<double>();
+      double p = as_dbl(x), q = as_dbl(y);
       if (op == "+") return Value::of(p + q);
       if (op == "-") return Value::of(p - q);
       if (op == "*") return Value::of(p * q);
+      if (op == "**") return Value::of(std::pow(p, q));
       if (q == 0) fail("division by zero");
       if (op == "/") return Value::of(p / q);
       if (op == "//") return Value::of(std::floor(p / q));
       if (op == "%") return Value::of(p - q * std::floor(p / q));
     }
-    if (op == "*" && x.is_string() && y.is_number_integer()) {
-      std::string out;
-      for (int64_t k = 0; k < y.get<int64_t>(); ++k) out += x.get<std::string>();
+    if (op == "*" && ((x.is_string() || x.is_array()) && y.is_number_integer())) {
+      Json out = x.is_string() ? Json("") : Json::array();
+      for (int64_t k = 0; k < y.get<int64_t>(); ++k) {
+        if (x.is_string()) out.get_ref<std::string&>() += x.get<std::string>();
+        else for (const Json& item : x) out.push_back(item);
+      }
       return Value::of(out);
     }
-    fail(cat("unsupported operands for ", quote(op), ": a ", type_name(a), " and a ", type_name(b)));
+    if (op == "*" && ((y.is_string() || y.is_array()) && x.is_number_integer())) return arithmetic(op, b, a);
+    fail(cat("unsupported operand type(s) for ", op, ": a ", type_name(a), " and a ", type_name(b)));
   }
 
   std::string name_;
+  std::time_t now_;
   int line_ = 0;
 };
 
@@ -1640,7 +2687,7 @@ ChatTemplate ChatTemplate::from_tokenizer(const Tokenizer& tokenizer) {
 
 std::string ChatTemplate::render(const Json& messages, bool add_generation_prompt, const Json& extra) const {
   if (!messages.is_array()) throw Error(cat(name_, ": messages must be a list, got ", json_type_name(messages)));
-  Renderer r(name_);
+  Renderer r(name_, fixed_now_ ? static_cast<std::time_t>(*fixed_now_) : std::time(nullptr));
   r.scopes.emplace_back();
   auto& globals = r.scopes.back();
   globals["messages"] = Value::of(messages);

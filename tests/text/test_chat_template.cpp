@@ -2,7 +2,9 @@
 // templates for each construct, errors naming the line, and prompt templates.
 #include <catch2/catch.hpp>
 
+#include <ctime>
 #include <fstream>
+#include <map>
 
 #include "support/paths.h"
 #include "zeroth/core/error.h"
@@ -12,10 +14,13 @@
 using namespace zeroth;
 using namespace zeroth::text;
 using zeroth::testing::shared_path;
+using zeroth::testing::test_data_path;
 
 namespace {
 
-void check_chat_reference(const std::string& name) {
+// `extra`: template variables the references were rendered with (the Llama 3 references pin
+// date_string to the template's fallback day; zeroth, like transformers, defaults it to today).
+void check_chat_reference(const std::string& name, const Json& extra = Json::object()) {
   // Only tokenizer_config.json is needed: build the template from it directly (fast).
   Json config = load_json(shared_path("tokenizers/" + name + "/tokenizer_config.json"));
   Json specials = Json::object();
@@ -32,7 +37,7 @@ void check_chat_reference(const std::string& name) {
     ++line_no;
     Json j = Json::parse(line);
     INFO(name << " chat line " << line_no);
-    CHECK(tmpl.render(j["messages"], j["add_generation_prompt"].get<bool>()) == j["rendered"].get<std::string>());
+    CHECK(tmpl.render(j["messages"], j["add_generation_prompt"].get<bool>(), extra) == j["rendered"].get<std::string>());
   }
   CHECK(line_no > 0);
 }
@@ -48,7 +53,9 @@ TEST_CASE("qwen3 chat template renders every reference conversation", "[text][ch
 TEST_CASE("deepseek_v3 chat template renders every reference conversation", "[text][chat]") {
   check_chat_reference("deepseek_v3");
 }
-TEST_CASE("llama3 chat template renders every reference conversation", "[text][chat]") { check_chat_reference("llama3"); }
+TEST_CASE("llama3 chat template renders every reference conversation", "[text][chat]") {
+  check_chat_reference("llama3", Json{{"date_string", "26 Jul 2024"}});
+}
 
 TEST_CASE("qwen3 template: thinking, tools and generation prompt", "[text][chat]") {
   Json config = load_json(shared_path("tokenizers/qwen3/tokenizer_config.json"));
@@ -96,7 +103,7 @@ TEST_CASE("jinja constructs", "[text][chat]") {
 }
 
 TEST_CASE("template errors name the line", "[text][chat][errors]") {
-  CHECK_THROWS_WITH(ChatTemplate("line 1\n{% macro f() %}{% endmacro %}"), Catch::Contains("line 2") && Catch::Contains("macro"));
+  CHECK_THROWS_WITH(ChatTemplate("line 1\n{% include 'other.jinja' %}"), Catch::Contains("line 2") && Catch::Contains("include"));
   CHECK_THROWS_WITH(render("a\nb\n{{ raise_exception('boom') }}"), Catch::Contains("line 3") && Catch::Contains("boom"));
   CHECK_THROWS_WITH(ChatTemplate("{% if x %}never closed"), Catch::Contains("endif"));
   CHECK_THROWS_WITH(render("\n{{ 1 | frobnicate }}"), Catch::Contains("line 2") && Catch::Contains("frobnicate"));
@@ -112,4 +119,68 @@ TEST_CASE("prompt templates", "[text][chat]") {
   CHECK_THROWS_WITH(t.render(Json{{"questoin", "x"}, {"n", 1}}), Catch::Contains("did you mean \"questoin\""));
   CHECK_THROWS_WITH(PromptTemplate("a } b"), Catch::Contains("'}}'"));
   CHECK_THROWS_WITH(PromptTemplate("a { b"), Catch::Contains("unclosed"));
+}
+
+// The differential corpus: real templates (tests/data/chat_templates/*.jinja, sources in the README
+// there) over the conversations of conversations.json, rendered by jinja2 configured as transformers'
+// apply_chat_template (scripts/chat_template_reference.py writes expected.jsonl, with strftime_now
+// pinned to 2026-01-15 09:30:05 local time). zeroth must render each byte for byte, and raise where
+// jinja2 raises, naming the same template line.
+TEST_CASE("chat templates render as jinja2 does", "[text][chat][jinja2]") {
+  std::string dir = test_data_path("chat_templates");
+  std::ifstream in(dir + "/expected.jsonl");
+  REQUIRE(in.good());
+  Json conversations = load_json(dir + "/conversations.json");
+  std::map<std::string, Json> by_name;
+  for (const Json& c : conversations) by_name[c["name"].get<std::string>()] = c;
+  const Json specials = {{"bos_token", "<|BOS|>"}, {"eos_token", "<|EOS|>"}, {"pad_token", "<|PAD|>"}, {"unk_token", "<|UNK|>"}};
+  std::tm pinned{};
+  pinned.tm_year = 2026 - 1900;
+  pinned.tm_mon = 0;
+  pinned.tm_mday = 15;
+  pinned.tm_hour = 9;
+  pinned.tm_min = 30;
+  pinned.tm_sec = 5;
+  pinned.tm_isdst = -1;
+  const int64_t now = static_cast<int64_t>(std::mktime(&pinned));
+  std::map<std::string, std::string> sources;
+  std::string line;
+  int cases = 0, rendered = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    Json row = Json::parse(line);
+    std::string name = row["template"].get<std::string>();
+    const Json& conv = by_name.at(row["conversation"].get<std::string>());
+    INFO(name << " x " << conv["name"].get<std::string>());
+    ++cases;
+    std::string& src = sources[name];
+    if (src.empty()) {
+      std::ifstream src_in(dir + "/" + name, std::ios::binary);
+      src.assign(std::istreambuf_iterator<char>(src_in), std::istreambuf_iterator<char>());
+    }
+    auto render_case = [&](const Json& messages, bool agp, const Json& extra) {
+      ChatTemplate tmpl(src, specials, name);  // parse errors count as the case's error
+      tmpl.fix_clock(now);
+      return tmpl.render(messages, agp, extra);
+    };
+    Json extra = conv.value("extra", Json::object());
+    extra["tools"] = conv.value("tools", Json());
+    extra["documents"] = conv.value("documents", Json());
+    bool agp = conv.value("add_generation_prompt", false);
+    if (row.contains("rendered")) {
+      try {
+        CHECK(render_case(conv["messages"], agp, extra) == row["rendered"].get<std::string>());
+      } catch (const std::exception& e) {
+        FAIL_CHECK("zeroth raised where jinja2 rendered: " << e.what());
+      }
+      ++rendered;
+    } else {
+      const Json& err = row["error"];
+      std::string want = err["line"].is_null() ? std::string(name) : cat(name, " line ", err["line"].get<int>(), ":");
+      INFO("jinja2 raised " << err["type"].get<std::string>() << ": " << err["message"].get<std::string>());
+      CHECK_THROWS_WITH(render_case(conv["messages"], agp, extra), Catch::Contains(want));
+    }
+  }
+  CHECK(cases > 100);
+  CHECK(rendered > 0);
 }

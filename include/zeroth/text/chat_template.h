@@ -19,8 +19,11 @@
 // own fallback date unless "date_string" is passed in `extra`.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "zeroth/core/json.h"
 
@@ -41,12 +44,17 @@ class ChatTemplate {
   // special tokens, and every key of `extra` (e.g. "tools", "enable_thinking", "date_string").
   std::string render(const Json& messages, bool add_generation_prompt, const Json& extra = Json::object()) const;
 
+  // strftime_now() reads this time (Unix seconds, shown in local time) instead of the clock:
+  // for reproducible renderings in tests.
+  void fix_clock(int64_t unix_seconds) { fixed_now_ = unix_seconds; }
+
   struct Program;
 
  private:
   std::shared_ptr<const Program> program_;
   Json special_tokens_;
   std::string name_;
+  std::optional<int64_t> fixed_now_;
 };
 
 // A plain prompt template with Python str.format-style fields, for R1-Zero-style prompts:

@@ -33,6 +33,7 @@ struct Value {
   std::shared_ptr<Json> ns;   // kNamespace: its attributes (an object)
   std::string name;           // kFunction: builtin name; kMethod: method name; kUndefined: what was undefined
   std::string hint;           // kUndefined: why calling it fails (the sandbox's message), if not just undefined
+  bool markup = false;        // kData string marked safe (|safe, |escape): `+` escapes the other side
   const Node* macro = nullptr;                                       // kMacro
   std::shared_ptr<std::vector<std::map<std::string, Value>>> closure;  // kMacro of a call block
 
@@ -2207,7 +2208,12 @@ class Renderer {
       auto d = arg(0, "default_value");
       return d ? *d : Value::of("");
     }
-    if (f == "safe") return v;
+    if (f == "safe") {
+      if (v.markup) return v;
+      Value m = Value::of(to_output(v));
+      m.markup = true;
+      return m;
+    }
     if (f == "tojson") {
       // transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
       JsonFormat fmt;
@@ -2227,7 +2233,11 @@ class Renderer {
       py_json(out, as_json(v), fmt, 0);
       return Value::of(out);
     }
-    if (f == "string") return Value::of(to_output(v));
+    if (f == "string") {
+      Value r = Value::of(to_output(v));
+      r.markup = v.markup;
+      return r;
+    }
     if (f == "length" || f == "count") {
       if (v.is_undefined()) return Value::of(0);
       Json j = as_json(v);
@@ -2269,18 +2279,10 @@ class Renderer {
       return Value::of(replace_all(to_output(v), to_output(args[0]), to_output(args[1]), count));
     }
     if (f == "escape" || f == "e" || f == "forceescape") {
-      std::string out;
-      for (char c : to_output(v)) {
-        switch (c) {
-          case '&': out += "&amp;"; break;
-          case '<': out += "&lt;"; break;
-          case '>': out += "&gt;"; break;
-          case '"': out += "&#34;"; break;
-          case '\'': out += "&#39;"; break;
-          default: out += c;
-        }
-      }
-      return Value::of(out);
+      if (v.markup && f != "forceescape") return v;
+      Value r = Value::of(html_escape(to_output(v)));
+      r.markup = true;
+      return r;
     }
     if (f == "indent") {
       std::string pad = "    ";
@@ -2452,6 +2454,7 @@ class Renderer {
       std::string test = k < args.size() ? str_arg(args[k++], f) : "";
       std::vector<Value> test_args(args.begin() + static_cast<std::ptrdiff_t>(std::min(k, args.size())), args.end());
       Json out = Json::array();
+      if (!truthy(v)) return Value::of(out);  // jinja2 walks the sequence only `if value`
       for (const Json& item : iterate(v)) {
         Value x = attr_form ? item_attribute(item, attribute) : Value::of(item);
         bool r = test.empty() ? truthy(x) : apply_test(test, x, test_args);
@@ -2461,6 +2464,7 @@ class Renderer {
     }
     if (f == "map") {
       Json out = Json::array();
+      if (!truthy(v)) return Value::of(out);
       if (auto attribute = kwarg(kwargs, "attribute")) {
         std::optional<Value> dflt = kwarg(kwargs, "default");
         for (const Json& item : iterate(v)) {
@@ -2606,7 +2610,29 @@ class Renderer {
     return arithmetic(op, a, b);
   }
 
+  static std::string html_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+      switch (c) {
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&#34;"; break;
+        case '\'': out += "&#39;"; break;
+        default: out += c;
+      }
+    }
+    return out;
+  }
+
   Value arithmetic(const std::string& op, const Value& a, const Value& b) {
+    if (op == "+" && (a.markup || b.markup) && (a.is_string() || a.markup) && (b.is_string() || b.markup)) {
+      // markupsafe's Markup + str escapes the str, and the sum is Markup again.
+      auto part = [&](const Value& v) { return v.markup ? v.data.get<std::string>() : html_escape(v.data.get<std::string>()); };
+      Value r = Value::of(part(a) + part(b));
+      r.markup = true;
+      return r;
+    }
     Json x = as_json(a), y = as_json(b);
     auto num = [](const Json& j) { return j.is_number() || j.is_boolean(); };
     auto as_int = [](const Json& j) -> int64_t { return j.is_boolean() ? (j.get<bool>() ? 1 : 0) : j.get<int64_t>(); };

@@ -796,18 +796,20 @@ class ExprParser {
     }
     return e;
   }
-  ExprPtr parse_unary() {
+  // As jinja2: the operand of a sign takes no filters, the signed value does (-3|abs == 3).
+  ExprPtr parse_unary(bool with_filters = true) {
+    ExprPtr e;
     if (is_op("-")) {
+      e = make(Expr::Kind::kNeg);
       ++p_;
-      auto n = make(Expr::Kind::kNeg);
-      n->a = parse_unary();
-      return parse_filters(n);
-    }
-    if (is_op("+")) {
+      e->a = parse_unary(false);
+    } else if (is_op("+")) {
       ++p_;
-      return parse_unary();
+      e = parse_unary(false);
+    } else {
+      e = parse_postfix(parse_primary());
     }
-    return parse_filters(parse_postfix(parse_primary()));
+    return with_filters ? parse_filters(e) : e;
   }
   ExprPtr parse_primary() {
     int line = peek().line;
@@ -2347,8 +2349,9 @@ class Renderer {
       std::string how = "common";
       if (auto m = arg(1, "method")) how = str_arg(*m, "round");
       double x = as_json(v).get<double>(), scale = std::pow(10.0, static_cast<double>(precision));
+      // "common" is Python's round(): halves go to the even neighbour.
       double r = how == "ceil" ? std::ceil(x * scale) / scale : how == "floor" ? std::floor(x * scale) / scale
-                                                                               : std::round(x * scale) / scale;
+                                                                               : std::nearbyint(x * scale) / scale;
       return Value::of(r);
     }
     if (f == "reverse") {

@@ -121,6 +121,86 @@ TEST_CASE("prompt templates", "[text][chat]") {
   CHECK_THROWS_WITH(PromptTemplate("a { b"), Catch::Contains("unclosed"));
 }
 
+// One-feature probes. Every expected string (and the line of every error) is what jinja2 3.1.2,
+// configured as transformers configures it (scripts/chat_template_reference.py), rendered for the
+// same template and context.
+namespace {
+
+int64_t pinned_clock() {  // 2026-01-15 09:30:05 local time, the reference script's strftime_now
+  std::tm pinned{};
+  pinned.tm_year = 2026 - 1900;
+  pinned.tm_mon = 0;
+  pinned.tm_mday = 15;
+  pinned.tm_hour = 9;
+  pinned.tm_min = 30;
+  pinned.tm_sec = 5;
+  pinned.tm_isdst = -1;
+  return static_cast<int64_t>(std::mktime(&pinned));
+}
+
+std::string probe(const std::string& src) {
+  Json messages = Json::parse(R"([{"role": "user", "content": "u1"}, {"role": "assistant", "content": "a1", "tool_calls": []},
+                                  {"role": "user", "content": "u2"}])");
+  ChatTemplate tmpl(src);
+  tmpl.fix_clock(pinned_clock());
+  return tmpl.render(messages, false);
+}
+
+}  // namespace
+
+TEST_CASE("jinja2 features, each checked against jinja2's own rendering", "[text][chat][jinja2]") {
+  CHECK(probe("{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('Ann') }} {{ greet('Bo', punct='?') }} {{ greet(name='Cy', punct='.') }}") == "Hi Ann! Hi Bo? Hi Cy.");
+  CHECK(probe("{% macro outer(x) %}[{{ inner(x * 2) }}]{% endmacro %}{% macro inner(y=0) %}{{ y }}{% endmacro %}{{ outer(3) }}{{ inner() }}") == "[6]0");
+  CHECK(probe("{% set top = 'T' %}{% macro m() %}{{ top }}{% endmacro %}{{ m() }}") == "T");
+  CHECK(probe("{% macro box() %}<{{ caller() }}>{% endmacro %}{% call box() %}inside{% endcall %}") == "<inside>");
+  CHECK(probe("{%- macro render(c) -%}\n  {%- if c is string -%}{{ c }}{%- else -%}{%- for p in c -%}{{ p.text }}{%- endfor -%}{%- endif -%}\n{%- endmacro -%}\n{{ render('a') }}|{{ render([{'text': 'b'}, {'text': 'c'}]) }}") == "a|bc");
+  CHECK(probe("{{ '}}' ~ \"%}\" }}{% set s = '%}' %}{{ s }}{{ {'a': {'b': 1}} }}") == "}}%}%}{'a': {'b': 1}}");
+  CHECK(probe("a\r\nb {% if true %}\r\nc{% endif %}\r\n") == "a\nb c");
+  CHECK(probe("line\n") == "line");
+  CHECK(probe("line\n\n") == "line\n");
+  CHECK(probe("{% for k, v in {'b': 1, 'A': 2, 'c': 0} | dictsort %}{{ k }}={{ v }};{% endfor %}") == "A=2;b=1;c=0;");
+  CHECK(probe("{% for k, v in {'b': 1, 'a': 2} | dictsort(by='value', reverse=true) %}{{ k }}{{ v }}{% endfor %}") == "a2b1");
+  CHECK(probe("{% set x %}hello {{ 1 + 1 }}{% endset %}[{{ x }}]") == "[hello 2]");
+  CHECK(probe("{% set a, b = [1, 2] %}{{ a }}{{ b }}{% set c, d = 'xy' %}{{ d }}{{ c }}") == "12yx");
+  CHECK(probe("{% set t = 1, 2 %}{{ t | length }}") == "2");
+  CHECK(probe("{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join(',') }}") == "u1,u2");
+  CHECK(probe("{{ messages | rejectattr('role', 'eq', 'user') | list | length }}{{ messages | selectattr('tool_calls') | list | length }}{{ messages | selectattr('tool_calls', 'defined') | list | length }}") == "101");
+  CHECK(probe("{{ [1, 2, 3, 4] | select('even') | list }}{{ [1, 2, 3, 4] | reject('gt', 2) | list }}{{ ['a', 'b'] | select('in', ['b']) | list }}") == "[2, 4][1, 2]['b']");
+  CHECK(probe("{{ strftime_now('%Y-%m-%d %d %b %Y %B %A %H:%M') }}") == "2026-01-15 15 Jan 2026 January Thursday 09:30");
+  CHECK(probe("{{ [1, 2] | map('string') | join('-') }}{{ ['a', 'B'] | map('upper') | list }}{{ [{'x': 1}, {}] | map(attribute='x', default=0) | list }}") == "1-2['A', 'B'][1, 0]");
+  CHECK(probe("{{ [[1, 2], [3]] | map('length') | list }}{{ [{'a': {'b': 5}}] | map(attribute='a.b') | first }}") == "[2, 1]5");
+  CHECK(probe("{% set d = {0: 'zero', 1: 'one'} %}{{ d[1] }}{{ d }}{{ d | tojson }}{{ 0 in d }}{% for k in d %}{{ k + 1 }}{% endfor %}") == "one{0: 'zero', 1: 'one'}{\"0\": \"zero\", \"1\": \"one\"}True12");
+  CHECK(probe("{% generation %}gen {{ 1 }}{% endgeneration %}!") == "gen 1!");
+  CHECK(probe("{{ {'b': 1, 'a': [1, 2]} | tojson(sort_keys=true) }}{{ {'a': 1, 'b': 2} | tojson(separators=(',', ':')) }}") == "{\"a\": [1, 2], \"b\": 1}{\"a\":1,\"b\":2}");
+  CHECK(probe("{{ {'a': 'é'} | tojson }}{{ {'a': 'é😀'} | tojson(ensure_ascii=true) }}{{ [1, {'k': []}] | tojson(indent=2) }}") == "{\"a\": \"é\"}{\"a\": \"\\u00e9\\ud83d\\ude00\"}[\n  1,\n  {\n    \"k\": []\n  }\n]");
+  CHECK(probe("{{ {'a': [1, 2]} | tojson(indent=2, separators=(', ', ' = ')) }}{{ 'x' | tojson(4) }}") == "{\n  \"a\" = [\n    1, \n    2\n  ]\n}\"x\"");
+  CHECK(probe("{{ '\\u00e9\\x41\\t|\\101\\U0001F600\\q' }}") == "éA\t|A😀\\q");
+  CHECK(probe("{{ 2 ** 10 }} {{ -2 ** 2 }} {{ 2 ** 3 ** 2 }} {{ 2 ** -1 }} {{ 1e3 }} {{ 2.5e-3 }} {{ 1_000 }} {{ 1E2 }}") == "1024 4 64 0.5 1000.0 0.0025 1000 100.0");
+  CHECK(probe("{{ 'a' is in 'abc' }}{{ 3 is gt 2 }}{{ 3 is ne 3 }}{{ 2 is le 2 }}{{ 1 is lt 0 }}{{ 3 is ge 4 }}{{ 3 is eq 3 }}{{ 'x' is in ['x'] }}") == "TrueTrueFalseTrueFalseFalseTrueTrue");
+  CHECK(probe("{{ 6 is divisibleby 3 }}{{ 'abc' is lower }}{{ 'ABC' is upper }}{{ range is callable }}{{ 3 is greaterthan 1 }}{{ none is sameas none }}") == "TrueTrueTrueTrueTrueTrue");
+  CHECK(probe("{% for i in range(5) %}{{ loop.cycle('a', 'b', 'c') }}{% endfor %}") == "abcab");
+  CHECK(probe("{% filter upper %}hi {{ 'there' }}{% endfilter %}{% filter replace('a', 'o') | trim %}  banana {% endfilter %}") == "HI THEREbonono");
+  CHECK(probe("{{ [3, 1, 2, 1] | unique | list }}{{ ['a', 'A', 'b'] | unique | list }}{{ [3, 1, 2] | sort }}{{ [3, 1, 2] | sort(reverse=true) }}") == "[3, 1, 2]['a', 'b'][1, 2, 3][3, 2, 1]");
+  CHECK(probe("{{ ['b', 'A', 'c'] | sort }}{{ ['b', 'A', 'c'] | sort(case_sensitive=true) }}{{ [{'n': 2, 'm': 'x'}, {'n': 1, 'm': 'y'}] | sort(attribute='n') | map(attribute='m') | join }}") == "['A', 'b', 'c']['A', 'b', 'c']yx");
+  CHECK(probe("{{ 'abcabc'.count('bc') }}{{ 'aaaa'.count('aa') }}{{ 'héllo'.find('l') }}{{ 'abc'.find('z') }}{{ 'abcabc'.rfind('a') }}{{ 'abc'.index('c') }}") == "222-132");
+  CHECK(probe("{{ 'a-b-c'.rsplit('-', 1) }}{{ 'x\\ny\\r\\nz'.splitlines() }}{{ 'ab'.upper().isupper() }}{{ '42'.isdigit() }}{{ '{} and {}'.format(1, 'two') }}") == "['a-b', 'c']['x', 'y', 'z']TrueTrue1 and two");
+  CHECK(probe("{% set x = [1, 2, 3] %}{{ x.pop() }}{{ x }}{{ x.append is defined }}{{ {'a': 1}.__class__ is defined }}") == "3[1, 2]FalseFalse");
+  // jinja2: SecurityError: access to attribute 'append' of 'list' object is unsafe.
+  CHECK_THROWS_WITH(probe("{% set x = [1] %}{{ x.append(2) }}"), Catch::Contains("line 1"));
+  // jinja2: SecurityError: access to attribute 'update' of 'dict' object is unsafe.
+  CHECK_THROWS_WITH(probe("{% set d = {'a': 1} %}{{ d.update({'b': 2}) }}"), Catch::Contains("line 1"));
+  CHECK(probe("{{ 'a\\nb' | indent(2) }}|{{ 'a\\n\\nb' | indent(2, true, true) }}|{{ [1, 5, 3] | max }}{{ [1, 5, 3] | min }}{{ [1, 2, 3] | sum }}{{ 2.567 | round(2) }}{{ 2.5 | round }}") == "a\n  b|  a\n  \n  b|5162.572.0");
+  CHECK(probe("{{ '%s=%d' | format('x', 3) }}{{ '<a href=\"x\">' | e }}{{ 'a b  c' | wordcount }}{{ 'x' | attr('upper') is defined }}") == "x=3&lt;a href=&#34;x&#34;&gt;3True");
+  CHECK(probe("{{ '3.7' | int }}{{ 'zz' | int(7) }}{{ '2' | float }}{{ 'abc' | reverse }}{{ [1, 2] | reverse | list }}{{ -3 | abs }}") == "372.0cba[2, 1]3");
+  CHECK(probe("{% raw %}{{ not evaluated }}{% endraw %}") == "{{ not evaluated }}");
+  // jinja2: TypeError: unsupported operand type(s) for +: 'int' and 'str'
+  CHECK_THROWS_WITH(probe("{{ 1 + 'a' }}"), Catch::Contains("line 1"));
+  // jinja2: TypeError: 'int' object is not iterable
+  CHECK_THROWS_WITH(probe("a\n{% for x in 3 %}{% endfor %}"), Catch::Contains("line 2"));
+  // jinja2: TypeError: macro 'm' takes not more than 1 argument(s)
+  CHECK_THROWS_WITH(probe("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}"), Catch::Contains("line 1"));
+}
+
 // The differential corpus: real templates (tests/data/chat_templates/*.jinja, sources in the README
 // there) over the conversations of conversations.json, rendered by jinja2 configured as transformers'
 // apply_chat_template (scripts/chat_template_reference.py writes expected.jsonl, with strftime_now
@@ -134,15 +214,7 @@ TEST_CASE("chat templates render as jinja2 does", "[text][chat][jinja2]") {
   std::map<std::string, Json> by_name;
   for (const Json& c : conversations) by_name[c["name"].get<std::string>()] = c;
   const Json specials = {{"bos_token", "<|BOS|>"}, {"eos_token", "<|EOS|>"}, {"pad_token", "<|PAD|>"}, {"unk_token", "<|UNK|>"}};
-  std::tm pinned{};
-  pinned.tm_year = 2026 - 1900;
-  pinned.tm_mon = 0;
-  pinned.tm_mday = 15;
-  pinned.tm_hour = 9;
-  pinned.tm_min = 30;
-  pinned.tm_sec = 5;
-  pinned.tm_isdst = -1;
-  const int64_t now = static_cast<int64_t>(std::mktime(&pinned));
+  const int64_t now = pinned_clock();
   std::map<std::string, std::string> sources;
   std::string line;
   int cases = 0, rendered = 0;

@@ -11,6 +11,10 @@
 #include <map>
 #include <optional>
 
+#include <unicode/locid.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+
 #include "text/unicode.h"
 #include "zeroth/core/error.h"
 #include "zeroth/text/tokenizer.h"
@@ -34,6 +38,8 @@ struct Value {
   std::string name;           // kFunction: builtin name; kMethod: method name; kUndefined: what was undefined
   std::string hint;           // kUndefined: why calling it fails (the sandbox's message), if not just undefined
   bool markup = false;        // kData string marked safe (|safe, |escape): `+` escapes the other side
+  bool tuple = false;         // kData list from a tuple literal: prints as (a, b)
+  bool lazy = false;          // kData list standing for a Python generator (map, select...): always true, no len()
   const Node* macro = nullptr;                                       // kMacro
   std::shared_ptr<std::vector<std::map<std::string, Value>>> closure;  // kMacro of a call block
 
@@ -615,6 +621,7 @@ struct Expr {
   std::vector<ExprPtr> args;      // call/filter/test args, list items, dict keys+values interleaved
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   bool negated = false;           // `is not`, `not in`
+  bool tuple = false;             // kList written as a tuple
   int line = 0;                   // lines after the tag's first, as jinja2 numbers the node
 };
 
@@ -841,8 +848,9 @@ class ExprParser {
       case Tok::Kind::kOp: {
         if (t.text == "(") {
           ExprPtr e = parse_expression();
-          if (is_op(",")) {  // a tuple: treated as a list
+          if (is_op(",")) {  // a tuple: a list that prints as (a, b)
             auto list = make(Expr::Kind::kList);
+            list->tuple = true;
             list->args.push_back(e);
             while (is_op(",")) {
               ++p_;
@@ -918,7 +926,23 @@ class ExprParser {
         ++p_;
         ExprPtr start, stop, step;
         bool slice = false;
-        if (!is_op(":")) start = parse_expression();
+        if (is_op("]")) {  // x[] is x[()] in jinja2
+          start = make(Expr::Kind::kList);
+          start->tuple = true;
+        } else if (!is_op(":")) {
+          start = parse_expression();
+          if (is_op(",")) {  // x[a, b] subscripts with a tuple
+            auto tuple = make(Expr::Kind::kList);
+            tuple->tuple = true;
+            tuple->args.push_back(start);
+            while (is_op(",")) {
+              ++p_;
+              if (is_op("]")) break;
+              tuple->args.push_back(parse_expression());
+            }
+            start = tuple;
+          }
+        }
         if (is_op(":")) {
           slice = true;
           ++p_;
@@ -979,9 +1003,11 @@ class ExprParser {
           parse_call_args(n->args, n->kwargs);
         } else if (peek().kind == Tok::Kind::kString || peek().kind == Tok::Kind::kInt ||
                    peek().kind == Tok::Kind::kFloat || is_op("[") || is_op("{") ||
-                   (peek().kind == Tok::Kind::kName && !is_name("and") && !is_name("or") && !is_name("else") &&
-                    !is_name("if") && !is_name("in") && !is_name("not") && !is_name("is"))) {
-          n->args.push_back(parse_postfix(parse_primary()));  // `is sameas x`, `is equalto 3`
+                   (peek().kind == Tok::Kind::kName && !is_name("and") && !is_name("or") && !is_name("else"))) {
+          // As jinja2: any other name here is the test's argument (`is sameas x`, `is equalto 3`), so
+          // `x is defined if c else d` does not parse there either.
+          if (is_name("is")) fail("You cannot chain multiple tests with is");
+          n->args.push_back(parse_postfix(parse_primary()));
         }
         e = n;
       } else {
@@ -1295,6 +1321,14 @@ class Renderer {
   }
 
   void exec(const Node& n) {
+    try {
+      exec_node(n);
+    } catch (const Json::exception& e) {  // a value of the wrong JSON type deep in a helper
+      fail(cat("unsupported value type: ", e.what()));
+    }
+  }
+
+  void exec_node(const Node& n) {
     line_ = n.line;
     switch (n.kind) {
       case Node::Kind::kText: out += n.text; break;
@@ -1470,13 +1504,22 @@ class Renderer {
     if (v.is_string()) return v.data.get<std::string>();
     std::string s;
     if (v.kind == Value::Kind::kNamespace) s = "<Namespace>";
-    else if (v.is_data()) py_str(s, v.data, false);
+    else if (v.lazy) s = "<generator object>";
+    else if (v.tuple && v.data.is_array()) {
+      s = "(";
+      for (size_t k = 0; k < v.data.size(); ++k) {
+        if (k) s += ", ";
+        py_str(s, v.data[k], true);
+      }
+      s += v.data.size() == 1 ? ",)" : ")";
+    } else if (v.is_data()) py_str(s, v.data, false);
     else s = cat("<", type_name(v), " ", v.name, ">");
     return s;
   }
 
   static bool truthy(const Value& v) {
     if (v.is_undefined()) return false;
+    if (v.lazy) return true;
     if (v.kind != Value::Kind::kData) return true;
     const Json& j = v.data;
     switch (j.type()) {
@@ -1501,7 +1544,10 @@ class Renderer {
   }
 
   static bool equal(const Json& a, const Json& b) {
-    if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
+    if ((a.is_number() || a.is_boolean()) && (b.is_number() || b.is_boolean()) && (a.is_number() || b.is_number())) {
+      auto d = [](const Json& j) { return j.is_boolean() ? (j.get<bool>() ? 1.0 : 0.0) : j.get<double>(); };
+      return d(a) == d(b);  // Python: True == 1, 0 == False
+    }
     if (a.is_array() && b.is_array()) {
       if (a.size() != b.size()) return false;
       for (size_t k = 0; k < a.size(); ++k)
@@ -1587,7 +1633,9 @@ class Renderer {
       case Expr::Kind::kList: {
         Json list = Json::array();
         for (const auto& item : e.args) list.push_back(as_json(eval(*item)));
-        return Value::of(list);
+        Value v = Value::of(list);
+        v.tuple = e.tuple;
+        return v;
       }
       case Expr::Kind::kDict: {
         Json dict = Json::object();
@@ -1971,7 +2019,8 @@ class Renderer {
       int64_t count = args.size() > 2 ? int_arg(args[2], "replace") : -1;
       return Value::of(replace_all(s, str_arg(args[0], "replace"), str_arg(args[1], "replace"), count));
     }
-    if (name == "title" || name == "capitalize") return Value::of(title(s, name == "title"));
+    if (name == "title") return Value::of(title_method(s));
+    if (name == "capitalize") return Value::of(capitalize_first(s, true));
     if (name == "join") {
       if (args.empty()) fail("join() takes exactly one argument");
       std::string out;
@@ -2123,21 +2172,58 @@ class Renderer {
     return out;
   }
 
+  // Python's str.upper()/lower() (full Unicode case mappings, as ICU's root locale has them).
   static std::string change_case(const std::string& s, bool upper) {
-    std::string out = s;
-    for (char& c : out)
-      if (upper ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z')) c = static_cast<char>(c ^ 0x20);
+    icu::UnicodeString u = icu::UnicodeString::fromUTF8(s);
+    if (upper) u.toUpper(icu::Locale::getRoot());
+    else u.toLower(icu::Locale::getRoot());
+    std::string out;
+    u.toUTF8String(out);
     return out;
   }
 
-  static std::string title(const std::string& s, bool every_word) {
-    std::string out = change_case(s, false);
-    bool start = true;
-    for (char& c : out) {
-      bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-      if (alpha && start) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      if (every_word) start = !alpha;
-      else if (alpha || !start) start = false;
+  // The first code point title-cased (Python's str.capitalize and jinja2's title filter pieces).
+  static std::string capitalize_first(const std::string& s, bool lower_rest) {
+    if (s.empty()) return s;
+    int len;
+    uint32_t first = unicode::decode_utf8(s, 0, len);
+    std::string out;
+    unicode::append_utf8(out, static_cast<uint32_t>(u_totitle(static_cast<UChar32>(first))));
+    return out + (lower_rest ? change_case(s.substr(static_cast<size_t>(len)), false) : s.substr(static_cast<size_t>(len)));
+  }
+
+  // str.title(): a cased character after an uncased one is title-cased, the others lower-cased.
+  static std::string title_method(const std::string& s) {
+    std::string out;
+    bool prev_cased = false;
+    for (uint32_t c : code_points(s)) {
+      std::string one;
+      unicode::append_utf8(one, c);
+      out += prev_cased ? change_case(one, false) : capitalize_first(one, false);
+      prev_cased = u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_CASED);
+    }
+    return out;
+  }
+
+  // jinja2's title filter: pieces split at runs of "-", whitespace, "(", "{", "[", "<" get their
+  // first character upper-cased and the rest lower-cased.
+  static std::string title_filter(const std::string& s) {
+    std::string out, piece;
+    auto sep = [](uint32_t c) { return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || py_space(c); };
+    std::vector<uint32_t> cps = code_points(s);
+    size_t k = 0;
+    while (k < cps.size()) {
+      size_t b = k;
+      bool is_sep = sep(cps[k]);
+      while (k < cps.size() && sep(cps[k]) == is_sep) ++k;
+      std::string part = from_code_points(cps, b, k);
+      if (is_sep) {
+        out += part;
+      } else {
+        std::vector<uint32_t> p = code_points(part);
+        std::string head = change_case(from_code_points(p, 0, 1), true);
+        out += head + change_case(from_code_points(p, 1, p.size()), false);
+      }
     }
     return out;
   }
@@ -2181,6 +2267,13 @@ class Renderer {
       if (e == std::string::npos) return v;
       b = e + 1;
     }
+  }
+
+  // What jinja2 returns as a generator: iterable once, always true, no len(), unprintable.
+  static Value generator(Json items) {
+    Value v = Value::of(std::move(items));
+    v.lazy = true;
+    return v;
   }
 
   std::optional<Value> kwarg(const Kwargs& kwargs, const char* key) {
@@ -2242,6 +2335,7 @@ class Renderer {
     }
     if (f == "length" || f == "count") {
       if (v.is_undefined()) return Value::of(0);
+      if (v.lazy) fail("object of type 'generator' has no len()");
       Json j = as_json(v);
       if (j.is_string()) return Value::of(static_cast<int64_t>(code_points(j.get<std::string>()).size()));
       if (j.is_array() || j.is_object()) return Value::of(static_cast<int64_t>(j.size()));
@@ -2268,13 +2362,14 @@ class Renderer {
     if (f == "items") {
       if (v.is_undefined()) return Value::of(Json::array());
       if (!(v.is_data() && v.data.is_object())) fail("Can only get item pairs from a mapping.");
-      return method(v.data, "items", {}, {});
+      return generator(method(v.data, "items", {}, {}).data);
     }
     if (f == "trim") {
       return Value::of(py_strip(to_output(v), args.empty() ? std::nullopt : std::optional<std::string>(str_arg(args[0], "trim")), true, true));
     }
     if (f == "upper" || f == "lower") return Value::of(change_case(to_output(v), f == "upper"));
-    if (f == "capitalize" || f == "title") return Value::of(title(to_output(v), f == "title"));
+    if (f == "capitalize") return Value::of(capitalize_first(to_output(v), true));
+    if (f == "title") return Value::of(title_filter(to_output(v)));
     if (f == "replace") {
       if (args.size() < 2) fail("replace takes two arguments");
       int64_t count = args.size() > 2 ? int_arg(args[2], "replace") : -1;
@@ -2287,6 +2382,7 @@ class Renderer {
       return r;
     }
     if (f == "indent") {
+      if (!v.is_string()) fail(cat("unsupported operand type(s) for +=: a ", type_name(v), " and a string"));
       std::string pad = "    ";
       if (auto w = arg(0, "width")) pad = w->is_string() ? w->data.get<std::string>() : std::string(static_cast<size_t>(int_arg(*w, "indent")), ' ');
       bool first = false, blank = false;
@@ -2306,7 +2402,7 @@ class Renderer {
     if (f == "int") {
       int64_t dflt = 0;
       if (auto d = arg(0, "default")) dflt = int_arg(*d, "int");
-      if (v.is_undefined()) return Value::of(dflt);
+      if (v.is_undefined()) fail(cat(quote(v.name), " is undefined"));
       Json j = as_json(v);
       if (j.is_boolean()) return Value::of(j.get<bool>() ? 1 : 0);
       if (j.is_number_float()) return Value::of(static_cast<int64_t>(j.get<double>()));
@@ -2325,7 +2421,7 @@ class Renderer {
     if (f == "float") {
       double dflt = 0.0;
       if (auto d = arg(0, "default")) dflt = as_json(*d).get<double>();
-      if (v.is_undefined()) return Value::of(dflt);
+      if (v.is_undefined()) fail(cat(quote(v.name), " is undefined"));
       Json j = as_json(v);
       if (j.is_boolean()) return Value::of(j.get<bool>() ? 1.0 : 0.0);
       if (j.is_number()) return Value::of(j.get<double>());
@@ -2341,6 +2437,7 @@ class Renderer {
       Json j = as_json(v);
       if (j.is_number_float()) return Value::of(std::fabs(j.get<double>()));
       if (j.is_number()) return Value::of(static_cast<int64_t>(std::llabs(j.get<int64_t>())));
+      if (j.is_boolean()) return Value::of(j.get<bool>() ? 1 : 0);
       fail(cat("bad operand type for abs(): a ", type_name(v)));
     }
     if (f == "round") {
@@ -2348,7 +2445,11 @@ class Renderer {
       if (auto p = arg(0, "precision")) precision = int_arg(*p, "round");
       std::string how = "common";
       if (auto m = arg(1, "method")) how = str_arg(*m, "round");
-      double x = as_json(v).get<double>(), scale = std::pow(10.0, static_cast<double>(precision));
+      Json num = as_json(v);
+      if (!num.is_number() && !num.is_boolean()) fail(cat("type ", type_name(v), " doesn't define __round__ method"));
+      if (how == "common" && !num.is_number_float())  // round(int, 0) stays an int
+        return Value::of(num.is_boolean() ? (num.get<bool>() ? 1 : 0) : num.get<int64_t>());
+      double x = num.is_boolean() ? (num.get<bool>() ? 1.0 : 0.0) : num.get<double>(), scale = std::pow(10.0, static_cast<double>(precision));
       // "common" is Python's round(): halves go to the even neighbour.
       double r = how == "ceil" ? std::ceil(x * scale) / scale : how == "floor" ? std::floor(x * scale) / scale
                                                                                : std::nearbyint(x * scale) / scale;
@@ -2362,7 +2463,7 @@ class Renderer {
       }
       std::vector<Json> items = iterate(v);
       std::reverse(items.begin(), items.end());
-      return Value::of(Json(items));
+      return generator(Json(items));  // a list_reverseiterator
     }
     if (f == "attr") {
       if (args.empty()) fail("attr takes a name");
@@ -2414,12 +2515,14 @@ class Renderer {
       if (f == "unique") {
         std::vector<Json> seen, out;
         for (const Json& item : items) {
+          if (attrs.empty() && (item.is_array() || item.is_object()))
+            fail(cat("unhashable type: ", item.is_array() ? "'list'" : "'dict'"));
           Json k = key_of(item);
           if (std::any_of(seen.begin(), seen.end(), [&](const Json& s) { return equal(s, k); })) continue;
           seen.push_back(k);
           out.push_back(item);
         }
-        return Value::of(Json(out));
+        return generator(Json(out));
       }
       if (f == "min" || f == "max") {
         if (items.empty()) return Value::undefined(cat("no ", f, " item"));
@@ -2457,59 +2560,103 @@ class Renderer {
       std::string test = k < args.size() ? str_arg(args[k++], f) : "";
       std::vector<Value> test_args(args.begin() + static_cast<std::ptrdiff_t>(std::min(k, args.size())), args.end());
       Json out = Json::array();
-      if (!truthy(v)) return Value::of(out);  // jinja2 walks the sequence only `if value`
+      if (!truthy(v)) return generator(out);  // jinja2 walks the sequence only `if value`
       for (const Json& item : iterate(v)) {
         Value x = attr_form ? item_attribute(item, attribute) : Value::of(item);
         bool r = test.empty() ? truthy(x) : apply_test(test, x, test_args);
         if (r == keep_if) out.push_back(item);
       }
-      return Value::of(out);
+      return generator(out);
     }
     if (f == "map") {
       Json out = Json::array();
-      if (!truthy(v)) return Value::of(out);
+      if (!truthy(v)) return generator(out);
       if (auto attribute = kwarg(kwargs, "attribute")) {
         std::optional<Value> dflt = kwarg(kwargs, "default");
         for (const Json& item : iterate(v)) {
           Value x = item_attribute(item, to_output(*attribute));
           if (x.is_undefined() && dflt) x = *dflt;
-          out.push_back(as_json(x));
+          out.push_back(x.is_undefined() ? Json() : as_json(x));  // jinja2 yields an Undefined here
         }
-        return Value::of(out);
+        return generator(out);
       }
       if (args.empty()) fail("map needs a filter name or attribute=");
       std::string filter = str_arg(args[0], "map");
       std::vector<Value> rest(args.begin() + 1, args.end());
       for (const Json& item : iterate(v)) out.push_back(as_json(apply_filter(filter, Value::of(item), rest, kwargs)));
-      return Value::of(out);
+      return generator(out);
     }
-    if (f == "format") {
-      std::string fmt = to_output(v), out;
-      size_t next = 0;
-      for (size_t i = 0; i < fmt.size(); ++i) {
-        if (fmt[i] != '%') { out += fmt[i]; continue; }
-        if (i + 1 < fmt.size() && fmt[i + 1] == '%') { out += '%'; ++i; continue; }
-        if (i + 1 >= fmt.size() || !is_in(std::string(1, fmt[i + 1]), {"s", "d", "i"}))
-          fail("format: only %s, %d and %% are supported");
-        if (next >= args.size()) fail("not enough arguments for format string");
-        const Value& a = args[next++];
-        out += fmt[i + 1] == 's' ? to_output(a) : std::to_string(int_arg(apply_filter("int", a, {}, {}), "format"));
-        ++i;
+    if (f == "format") {  // str(value) % args
+      Json list = Json::array();
+      for (const Value& a : args) list.push_back(as_json(a));
+      Value tuple = Value::of(list);
+      tuple.tuple = true;
+      return Value::of(percent_format(to_output(v), tuple));
+    }
+    if (f == "batch") {
+      if (args.empty()) fail("batch takes a line count");
+      int64_t n = int_arg(args[0], "batch");
+      if (n <= 0) fail("batch: the line count must be positive");
+      std::optional<Value> fill = arg(1, "fill_with");
+      Json out = Json::array(), cur = Json::array();
+      for (const Json& item : iterate(v)) {
+        cur.push_back(item);
+        if (static_cast<int64_t>(cur.size()) == n) {
+          out.push_back(cur);
+          cur = Json::array();
+        }
       }
-      return Value::of(out);
+      if (!cur.empty()) {
+        if (fill && !(fill->is_data() && fill->data.is_null()))
+          while (static_cast<int64_t>(cur.size()) < n) cur.push_back(as_json(*fill));
+        out.push_back(cur);
+      }
+      return generator(out);
     }
-    if (f == "wordcount") return Value::of(static_cast<int64_t>(split(to_output(v), std::nullopt, -1).size()));
+    if (f == "center") {
+      Value w = arg(0, "width").value_or(Value::of(80));
+      return string_method(to_output(v), "center", {w}, {});
+    }
+    if (f == "wordcount") {  // runs of \w
+      int64_t words = 0;
+      bool in_word = false;
+      for (uint32_t c : code_points(to_output(v))) {
+        bool w = c == '_' || u_isalnum(static_cast<UChar32>(c));
+        words += w && !in_word;
+        in_word = w;
+      }
+      return Value::of(words);
+    }
     fail(cat("unsupported filter ", quote(f)));
   }
 
   bool apply_test(const std::string& t, const Value& v, const std::vector<Value>& args) {
     if (t == "defined") return !v.is_undefined();
     if (t == "undefined") return v.is_undefined();
-    if (t == "callable") return v.kind == Value::Kind::kFunction || v.kind == Value::Kind::kMethod || v.kind == Value::Kind::kMacro;
     auto need_arg = [&]() -> const Value& {
       if (args.empty()) fail(cat("the ", t, " test needs an argument"));
       return args[0];
     };
+    // jinja2's Undefined has __call__ (which raises), so it counts as callable.
+    if (t == "callable")
+      return v.kind == Value::Kind::kFunction || v.kind == Value::Kind::kMethod || v.kind == Value::Kind::kMacro ||
+             v.is_undefined();
+    if (t == "lower" || t == "upper") {  // str(value).islower() / .isupper()
+      std::string s = to_output(v);
+      bool cased = false;
+      for (uint32_t c : code_points(s)) {
+        if (t == "lower" ? u_isUUppercase(static_cast<UChar32>(c)) || u_istitle(static_cast<UChar32>(c))
+                         : u_isULowercase(static_cast<UChar32>(c)) || u_istitle(static_cast<UChar32>(c)))
+          return false;
+        cased |= u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_CASED);
+      }
+      return cased;
+    }
+    if (t == "even" || t == "odd" || t == "divisibleby") {  // value % n == 0, as Python computes it
+      Value n = t == "divisibleby" ? need_arg() : Value::of(2);
+      Json r = arithmetic("%", v, n).data;
+      return equal(r, Json(t == "odd" ? 1 : 0));
+    }
     if (is_in(t, {"eq", "equalto", "==", "ne", "!="})) {
       bool eq = equal_values(v, need_arg());
       return t == "ne" || t == "!=" ? !eq : eq;
@@ -2546,7 +2693,7 @@ class Renderer {
     const Json& j = v.data;
     if (t == "none") return j.is_null();
     if (t == "string") return j.is_string();
-    if (t == "number") return j.is_number();
+    if (t == "number") return j.is_number() || j.is_boolean();  // Python's bool is a Number
     if (t == "integer") return j.is_number_integer();
     if (t == "float") return j.is_number_float();
     if (t == "boolean") return j.is_boolean();
@@ -2555,25 +2702,6 @@ class Renderer {
     if (t == "mapping") return j.is_object();
     if (t == "iterable" || t == "sequence") return j.is_array() || j.is_object() || j.is_string();
     if (t == "escaped") return false;
-    if (t == "lower" || t == "upper") {
-      if (!j.is_string()) fail(cat("the ", t, " test needs a string"));
-      const std::string& s = j.get_ref<const std::string&>();
-      bool cased = false;
-      for (char c : s) {
-        if (t == "lower" ? (c >= 'A' && c <= 'Z') : (c >= 'a' && c <= 'z')) return false;
-        cased |= std::isalpha(static_cast<unsigned char>(c)) != 0;
-      }
-      return cased;
-    }
-    if (t == "even" || t == "odd") {
-      if (!j.is_number_integer()) fail(cat("the ", t, " test needs an integer"));
-      return (j.get<int64_t>() % 2 == 0) == (t == "even");
-    }
-    if (t == "divisibleby") {
-      int64_t d = int_arg(need_arg(), "divisibleby");
-      if (d == 0) fail("integer division or modulo by zero");
-      return int_arg(v, "divisibleby") % d == 0;
-    }
     fail(cat("unsupported test ", quote(t)));
   }
 
@@ -2586,6 +2714,8 @@ class Renderer {
       return std::any_of(hay.begin(), hay.end(), [&](const Json& y) { return equal(y, x); });
     }
     if (hay.is_object()) {
+      if (needle.is_data() && (needle.data.is_array() || needle.data.is_object()))
+        fail(cat("unhashable type: ", needle.data.is_array() ? "'list'" : "'dict'"));
       if (needle.is_string()) return hay.contains(needle.data.get<std::string>());
       if (needle.is_data() && needle.data.is_number_integer()) return hay.contains(int_key(needle.data.get<int64_t>()));
       return false;
@@ -2606,6 +2736,8 @@ class Renderer {
     }
     if (op == "~") return Value::of(to_output(a) + to_output(b));
     if (op == "<" || op == ">" || op == "<=" || op == ">=") {
+      if (a.tuple != b.tuple && a.is_data() && b.is_data() && a.data.is_array() && b.data.is_array())
+        fail(cat("'", op, "' not supported between instances of 'tuple' and 'list'"));
       int c = compare(as_json(a), as_json(b));
       bool r = op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0;
       return Value::of(r);
@@ -2628,7 +2760,36 @@ class Renderer {
     return out;
   }
 
+  // Python's str % args for %s, %d, %i, %r-free templates; a mapping on the right with no fields
+  // formats to the string itself.
+  std::string percent_format(const std::string& fmt, const Value& rhs) {
+    // Python takes a tuple as the arguments, anything else as one argument; a dict or list (which
+    // have __getitem__) may go unused.
+    std::vector<Value> args;
+    bool may_go_unused = rhs.is_data() && (rhs.data.is_object() || (rhs.data.is_array() && !rhs.tuple));
+    if (rhs.tuple && rhs.data.is_array()) {
+      for (const Json& x : rhs.data) args.push_back(Value::of(x));
+    } else {
+      args.push_back(rhs);
+    }
+    std::string out;
+    size_t next = 0;
+    for (size_t i = 0; i < fmt.size(); ++i) {
+      if (fmt[i] != '%') { out += fmt[i]; continue; }
+      if (i + 1 < fmt.size() && fmt[i + 1] == '%') { out += '%'; ++i; continue; }
+      if (i + 1 >= fmt.size() || !is_in(std::string(1, fmt[i + 1]), {"s", "d", "i"}))
+        fail("string formatting: only %s, %d and %% are supported");
+      if (next >= args.size()) fail("not enough arguments for format string");
+      const Value& a = args[next++];
+      out += fmt[i + 1] == 's' ? to_output(a) : std::to_string(int_arg(apply_filter("int", a, {}, {}), "%d"));
+      ++i;
+    }
+    if (next < args.size() && !may_go_unused) fail("not all arguments converted during string formatting");
+    return out;
+  }
+
   Value arithmetic(const std::string& op, const Value& a, const Value& b) {
+    if (op == "%" && a.is_string()) return Value::of(percent_format(a.data.get<std::string>(), b));
     if (op == "+" && (a.markup || b.markup) && (a.is_string() || a.markup) && (b.is_string() || b.markup)) {
       // markupsafe's Markup + str escapes the str, and the sum is Markup again.
       auto part = [&](const Value& v) { return v.markup ? v.data.get<std::string>() : html_escape(v.data.get<std::string>()); };
@@ -2675,15 +2836,15 @@ class Renderer {
       if (op == "//") return Value::of(std::floor(p / q));
       if (op == "%") return Value::of(p - q * std::floor(p / q));
     }
-    if (op == "*" && ((x.is_string() || x.is_array()) && y.is_number_integer())) {
+    if (op == "*" && ((x.is_string() || x.is_array()) && (y.is_number_integer() || y.is_boolean()))) {
       Json out = x.is_string() ? Json("") : Json::array();
-      for (int64_t k = 0; k < y.get<int64_t>(); ++k) {
+      for (int64_t k = 0; k < as_int(y); ++k) {
         if (x.is_string()) out.get_ref<std::string&>() += x.get<std::string>();
         else for (const Json& item : x) out.push_back(item);
       }
       return Value::of(out);
     }
-    if (op == "*" && ((y.is_string() || y.is_array()) && x.is_number_integer())) return arithmetic(op, b, a);
+    if (op == "*" && ((y.is_string() || y.is_array()) && (x.is_number_integer() || x.is_boolean()))) return arithmetic(op, b, a);
     fail(cat("unsupported operand type(s) for ", op, ": a ", type_name(a), " and a ", type_name(b)));
   }
 

@@ -2,6 +2,7 @@
 // templates for each construct, errors naming the line, and prompt templates.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -255,4 +256,43 @@ TEST_CASE("chat templates render as jinja2 does", "[text][chat][jinja2]") {
   }
   CHECK(cases > 100);
   CHECK(rendered > 0);
+}
+
+// Generated templates (scripts/chat_template_reference.py's grammar fuzzer) over one context:
+// zeroth and jinja2 must agree on every case: the same bytes, or both raise (at the same line).
+// ZEROTH_CHAT_FUZZ_CASES names another case file: `chat_template_reference.py --fuzz SECONDS
+// --zeroth-test BINARY` writes fresh ones and runs this test on them.
+TEST_CASE("chat template fuzz cases agree with jinja2", "[text][chat][jinja2]") {
+  const char* env = std::getenv("ZEROTH_CHAT_FUZZ_CASES");
+  std::string path = env && *env ? std::string(env) : test_data_path("chat_templates/fuzz_cases.jsonl");
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  std::string line;
+  REQUIRE(std::getline(in, line));
+  Json context = Json::parse(line)["context"];
+  Json messages = context["messages"];
+  bool agp = context["add_generation_prompt"].get<bool>();
+  context.erase("messages");
+  context.erase("add_generation_prompt");
+  int cases = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    Json row = Json::parse(line);
+    std::string src = row["template"].get<std::string>();
+    INFO("case " << ++cases << ": " << src);
+    auto render_case = [&]() { return ChatTemplate(src, Json::object(), "fuzz").render(messages, agp, context); };
+    if (row.contains("rendered")) {
+      try {
+        CHECK(render_case() == row["rendered"].get<std::string>());
+      } catch (const std::exception& e) {
+        FAIL_CHECK("zeroth raised where jinja2 rendered: " << e.what());
+      }
+    } else {
+      const Json& err = row["error"];
+      INFO("jinja2 raised " << err["type"].get<std::string>() << ": " << err["message"].get<std::string>());
+      std::string want = err["line"].is_null() ? std::string("fuzz") : cat("fuzz line ", err["line"].get<int>(), ":");
+      CHECK_THROWS_WITH(render_case(), Catch::Contains(want));
+    }
+  }
+  CHECK(cases > 0);
 }

@@ -151,10 +151,10 @@ _LITERALS = ["0", "1", "-2", "2.5", "1e2", "'x'", "'a,b'", "\"q\\\"\"", "'\\u00e
              "[]", "{'k': 1}", "{0: 'z'}", "(1, 2)", "''"]
 _FILTERS = ["length", "upper", "lower", "trim", "first", "last", "list", "tojson", "tojson(indent=2)",
             "tojson(sort_keys=true)", "string", "int", "float", "abs", "default('D')", "default('D', true)",
-            "join(',')", "sort", "sort(reverse=true)", "dictsort", "capitalize",
+            "join(',')", "sort", "sort(reverse=true)", "dictsort | map('first') | list", "capitalize",
             "title", "replace('a', 'o')", "selectattr('role', 'equalto', 'user') | list", "rejectattr('content') | list",
             "map(attribute='role', default='-') | list", "map('upper') | list", "select('odd') | list", "unique | list",
-            "reverse | list", "items | list", "sum", "min", "max", "count", "indent(2)",
+            "reverse | list", "items | list | length", "sum", "min", "max", "count", "indent(2)",
             "round", "escape", "safe", "wordcount", "batch(2) | list", "center(9)"]
 _TESTS = ["defined", "undefined", "none", "string", "number", "integer", "float", "mapping", "iterable", "sequence",
           "true", "false", "boolean", "odd", "even", "divisibleby 2", "in [1, 'x']", "eq 3", "gt 1", "lt 'b'",

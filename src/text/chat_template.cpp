@@ -2714,7 +2714,7 @@ class Renderer {
       return std::any_of(hay.begin(), hay.end(), [&](const Json& y) { return equal(y, x); });
     }
     if (hay.is_object()) {
-      if (needle.is_data() && (needle.data.is_array() || needle.data.is_object()))
+      if (needle.is_data() && !needle.tuple && (needle.data.is_array() || needle.data.is_object()))
         fail(cat("unhashable type: ", needle.data.is_array() ? "'list'" : "'dict'"));
       if (needle.is_string()) return hay.contains(needle.data.get<std::string>());
       if (needle.is_data() && needle.data.is_number_integer()) return hay.contains(int_key(needle.data.get<int64_t>()));

@@ -1037,6 +1037,7 @@ struct Node {
   std::string text;                                // kText; kMacro: its name
   ExprPtr expr;                                    // kOutput, kSet value, kFor iterable, kFilterBlock filter, kCallBlock call
   std::vector<std::pair<ExprPtr, Body>> branches;  // kIf (cond, body); else is a null cond
+  std::vector<int> branch_lines;                   // kIf: the line of each branch's tag
   std::vector<std::string> targets;                // kFor loop variables; kSet: names, or name + attribute; kMacro params
   bool attribute = false;                          // kSet: targets are {namespace, attribute}
   std::vector<ExprPtr> defaults;                   // kMacro: default of each param (null: none)
@@ -1106,14 +1107,17 @@ class Parser {
       if (kw == "if") {
         n->kind = Node::Kind::kIf;
         ExprPtr cond = p.parse_expression();
+        int cond_line = ch.line;
         p.expect_end();
         for (;;) {
           std::string end;
           Body b = parse_body({"elif", "else", "endif"}, end);
           if (end.empty()) throw Error(cat(where(ch.line), ": {% if %} is never closed by {% endif %}"));
           n->branches.emplace_back(cond, std::move(b));
+          n->branch_lines.push_back(cond_line);
           if (end == "endif") break;
           if (end == "elif") {
+            cond_line = last_line_;
             cond = last_parser_->parse_expression();
             last_parser_->expect_end();
           } else {
@@ -1122,6 +1126,7 @@ class Parser {
             Body else_body = parse_body({"endif"}, end2);
             if (end2.empty()) throw Error(cat(where(ch.line), ": {% if %} is never closed by {% endif %}"));
             n->branches.emplace_back(nullptr, std::move(else_body));
+            n->branch_lines.push_back(last_line_);
             break;
           }
         }
@@ -1334,8 +1339,9 @@ class Renderer {
       case Node::Kind::kText: out += n.text; break;
       case Node::Kind::kOutput: out += to_output(eval(*n.expr)); break;
       case Node::Kind::kIf:
-        for (const auto& [cond, body] : n.branches) {
-          line_ = n.line;
+        for (size_t k = 0; k < n.branches.size(); ++k) {
+          const auto& [cond, body] = n.branches[k];
+          line_ = n.branch_lines[k];  // an elif's errors name its own line
           if (!cond || truthy(eval(*cond))) {
             run(body);
             break;

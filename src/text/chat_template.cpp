@@ -2772,7 +2772,7 @@ class Renderer {
     // Python takes a tuple as the arguments, anything else as one argument; a dict or list (which
     // have __getitem__) may go unused.
     std::vector<Value> args;
-    bool may_go_unused = rhs.is_data() && (rhs.data.is_object() || (rhs.data.is_array() && !rhs.tuple));
+    bool may_go_unused = rhs.is_undefined() || (rhs.is_data() && (rhs.data.is_object() || (rhs.data.is_array() && !rhs.tuple)));
     if (rhs.tuple && rhs.data.is_array()) {
       for (const Json& x : rhs.data) args.push_back(Value::of(x));
     } else {
@@ -2810,9 +2810,13 @@ class Renderer {
     if (op == "+") {
       if (x.is_string() && y.is_string()) return Value::of(x.get<std::string>() + y.get<std::string>());
       if (x.is_array() && y.is_array()) {
+        if (a.tuple != b.tuple) fail(a.tuple ? "can only concatenate tuple (not \"list\") to tuple"
+                                             : "can only concatenate list (not \"tuple\") to list");
         Json list = x;
         for (const Json& item : y) list.push_back(item);
-        return Value::of(list);
+        Value r = Value::of(list);
+        r.tuple = a.tuple;
+        return r;
       }
     }
     if (num(x) && num(y)) {
@@ -2848,7 +2852,9 @@ class Renderer {
         if (x.is_string()) out.get_ref<std::string&>() += x.get<std::string>();
         else for (const Json& item : x) out.push_back(item);
       }
-      return Value::of(out);
+      Value r = Value::of(out);
+      r.tuple = a.tuple;
+      return r;
     }
     if (op == "*" && ((y.is_string() || y.is_array()) && (x.is_number_integer() || x.is_boolean()))) return arithmetic(op, b, a);
     fail(cat("unsupported operand type(s) for ", op, ": a ", type_name(a), " and a ", type_name(b)));

@@ -1,22 +1,18 @@
-// Chat templates: a small Jinja2 interpreter of our own for the `chat_template` of
-// tokenizer_config.json, rendering the way transformers' apply_chat_template does (Jinja2 with
-// trim_blocks and lstrip_blocks, loop controls, `raise_exception`, a json.dumps-style `tojson`).
+// Chat templates: a Jinja2 interpreter of our own for the `chat_template` of tokenizer_config.json
+// (or chat_template.jinja), rendering byte for byte what transformers' apply_chat_template renders:
+// jinja2's ImmutableSandboxedEnvironment with trim_blocks and lstrip_blocks, loop controls,
+// transformers' tojson (ensure_ascii=False, indent, separators, sort_keys), raise_exception,
+// strftime_now (the local clock) and the {% generation %} tag.
 //
 //   ChatTemplate tmpl = ChatTemplate::from_tokenizer(tokenizer);
-//   std::string prompt = tmpl.render(messages, /*add_generation_prompt=*/true);
+//   std::string prompt = tmpl.render(messages, /*add_generation_prompt=*/true, {{"tools", tools}});
 //
-// Covered: {{ }}, {% if/elif/else %}, {% for %} (loop.index/index0/first/last/length/revindex*,
-// tuple targets, else), {% set %} (names and namespace attributes), {% break/continue %}, comments,
-// whitespace control ({%- -%} {{- -}} {%+), namespace(), range(), raise_exception(); operators
-// and/or/not, comparisons, in/not in, + - * / // % ~, ternary `a if c else b`, list/dict literals,
-// subscripts and Python slicing; tests defined/undefined/none/string/number/integer/float/boolean/
-// true/false/mapping/iterable/sequence/even/odd/eq; filters trim, length/count, tojson(indent),
-// default/d, first, last, join, replace, lower, upper, capitalize, title, string, int, float, list,
-// reverse, items, abs, safe; string methods startswith, endswith, split, strip, lstrip, rstrip,
-// lower, upper, replace, join, title, capitalize; dict methods get, items, keys, values.
-// Anything else (macros, call blocks, includes, unknown filters) is a zeroth::Error naming the
-// template line. `strftime_now` is left undefined, so date-stamped templates (Llama 3.x) use their
-// own fallback date unless "date_string" is passed in `extra`.
+// Statements if/elif/else, for (loop.*, loop.cycle, else, if-filters), set (names, namespace
+// attributes, tuples, blocks), macro and call/caller, filter blocks, raw, break/continue; jinja2's
+// expressions, filters, tests, string/dict/list methods and Python value printing. The full list,
+// the known differences from jinja2 and how they are tested against jinja2 itself are in
+// docs/chat_templates.md. Anything unsupported, and every error jinja2 would raise, is a
+// zeroth::Error naming the template line.
 #pragma once
 
 #include <cstdint>

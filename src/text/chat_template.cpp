@@ -661,6 +661,11 @@ class ExprParser {
   }
 
   ExprPtr parse_cond() {
+    if (++depth_ > 100) fail("expression nested too deeply");
+    struct DepthGuard {
+      int& d;
+      ~DepthGuard() { --d; }
+    } guard{depth_};
     int line = peek().line;
     ExprPtr e = parse_or();
     while (is_name("if")) {
@@ -1019,6 +1024,7 @@ class ExprParser {
   std::vector<Tok> t_;
   size_t p_ = 0;
   std::string where_;
+  int depth_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1809,8 +1815,21 @@ class Renderer {
     }
   }
 
+  // What a template may build: jinja2 has no such limit (Python runs out of memory instead).
+  void check_size(double n) const {
+    if (n > 1e8) fail("the result would be larger than zeroth's limit of 1e8 items");
+  }
+
   Value call_macro(const Value& m, const std::vector<Value>& args, const Kwargs& kwargs) {
     const Node& def = *m.macro;
+    if (++call_depth_ > 200) {  // jinja2 stops at Python's recursion limit
+      --call_depth_;
+      fail("maximum recursion depth exceeded in macro calls");
+    }
+    struct DepthGuard {
+      int& d;
+      ~DepthGuard() { --d; }
+    } guard{call_depth_};
     if (args.size() > def.targets.size())
       fail(cat("macro ", quote(m.name), " takes not more than ", def.targets.size(), " argument(s)"));
     Scopes saved;
@@ -2089,6 +2108,7 @@ class Renderer {
     if (name == "format") return Value::of(str_format(s, args, kwargs));
     if (name == "zfill" || name == "center" || name == "ljust" || name == "rjust") {
       int64_t width = args.empty() ? 0 : int_arg(args[0], name);
+      check_size(static_cast<double>(width));
       std::string fill = args.size() > 1 ? str_arg(args[1], name) : " ";
       int64_t len = static_cast<int64_t>(code_points(s).size());
       if (width <= len) return Value::of(s);
@@ -2390,7 +2410,11 @@ class Renderer {
     if (f == "indent") {
       if (!v.is_string()) fail(cat("unsupported operand type(s) for +=: a ", type_name(v), " and a string"));
       std::string pad = "    ";
-      if (auto w = arg(0, "width")) pad = w->is_string() ? w->data.get<std::string>() : std::string(static_cast<size_t>(int_arg(*w, "indent")), ' ');
+      if (auto w = arg(0, "width")) {
+        int64_t n = w->is_string() ? 0 : std::max<int64_t>(0, int_arg(*w, "indent"));
+        check_size(static_cast<double>(n));
+        pad = w->is_string() ? w->data.get<std::string>() : std::string(static_cast<size_t>(n), ' ');
+      }
       bool first = false, blank = false;
       if (auto x = arg(1, "first")) first = truthy(*x);
       if (auto x = arg(2, "blank")) blank = truthy(*x);
@@ -2823,13 +2847,18 @@ class Renderer {
       bool ints = !x.is_number_float() && !y.is_number_float();
       if (ints && op != "/") {
         int64_t p = as_int(x), q = as_int(y);
-        if (op == "+") return Value::of(p + q);
-        if (op == "-") return Value::of(p - q);
-        if (op == "*") return Value::of(p * q);
+        int64_t r;
+        if (op == "+" && __builtin_add_overflow(p, q, &r)) fail("integer too large for zeroth (64 bits)");
+        if (op == "-" && __builtin_sub_overflow(p, q, &r)) fail("integer too large for zeroth (64 bits)");
+        if (op == "*" && __builtin_mul_overflow(p, q, &r)) fail("integer too large for zeroth (64 bits)");
+        if (op == "+" || op == "-" || op == "*") return Value::of(r);
         if (op == "**") {
           if (q < 0) return Value::of(std::pow(static_cast<double>(p), static_cast<double>(q)));
-          int64_t r = 1;
-          for (int64_t k = 0; k < q; ++k) r *= p;
+          int64_t r = 1, base = p;  // by squaring; Python's ints are unbounded, ours stop at 64 bits
+          for (int64_t e = q; e > 0; e >>= 1) {
+            if ((e & 1) && __builtin_mul_overflow(r, base, &r)) fail("integer too large for zeroth (64 bits)");
+            if (e > 1 && __builtin_mul_overflow(base, base, &base)) fail("integer too large for zeroth (64 bits)");
+          }
           return Value::of(r);
         }
         if (q == 0) fail("integer division or modulo by zero");
@@ -2847,6 +2876,8 @@ class Renderer {
       if (op == "%") return Value::of(p - q * std::floor(p / q));
     }
     if (op == "*" && ((x.is_string() || x.is_array()) && (y.is_number_integer() || y.is_boolean()))) {
+      check_size(static_cast<double>(x.is_string() ? x.get_ref<const std::string&>().size() : x.size()) *
+                 static_cast<double>(as_int(y)));
       Json out = x.is_string() ? Json("") : Json::array();
       for (int64_t k = 0; k < as_int(y); ++k) {
         if (x.is_string()) out.get_ref<std::string&>() += x.get<std::string>();
@@ -2863,6 +2894,7 @@ class Renderer {
   std::string name_;
   std::time_t now_;
   int line_ = 0;
+  int call_depth_ = 0;
 };
 
 }  // namespace

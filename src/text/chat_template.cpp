@@ -1578,7 +1578,7 @@ class Renderer {
   }
   static bool equal_values(const Value& a, const Value& b) {
     if (a.is_undefined() || b.is_undefined()) return a.is_undefined() && b.is_undefined();
-    if (a.is_data() && b.is_data()) return equal(a.data, b.data);
+    if (a.is_data() && b.is_data()) return a.tuple == b.tuple && equal(a.data, b.data);  // (1, 2) != [1, 2]
     if (a.kind == Value::Kind::kNamespace && b.kind == Value::Kind::kNamespace) return a.ns == b.ns;
     return false;
   }

@@ -256,18 +256,36 @@ void py_json(std::string& out, const Json& j, const JsonFormat& f, int depth) {
   }
 }
 
+// Python repr() of a string: quotes as Python picks them; \\, \n, \r, \t; other characters that
+// are not printable (str.isprintable: control, format, separators but space, unassigned, private
+// use, surrogates) as \xNN, \uNNNN or \UNNNNNNNN.
 std::string py_repr_string(const std::string& s) {
   bool has_single = s.find('\'') != std::string::npos, has_double = s.find('"') != std::string::npos;
   char q = has_single && !has_double ? '"' : '\'';
   std::string out(1, q);
-  for (unsigned char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == static_cast<unsigned char>(q)) { out += '\\'; out += q; }
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c == 0x7F) { char buf[8]; std::snprintf(buf, sizeof buf, "\\x%02x", c); out += buf; }
-    else out += static_cast<char>(c);
+  size_t i = 0;
+  while (i < s.size()) {
+    int len;
+    uint32_t c = unicode::decode_utf8(s, i, len);
+    i += static_cast<size_t>(len);
+    if (c == '\\') { out += "\\\\"; continue; }
+    if (c == static_cast<uint32_t>(q)) { out += '\\'; out += q; continue; }
+    if (c == '\n') { out += "\\n"; continue; }
+    if (c == '\r') { out += "\\r"; continue; }
+    if (c == '\t') { out += "\\t"; continue; }
+    int8_t type = u_charType(static_cast<UChar32>(c));
+    bool printable = c == ' ' || !(type == U_CONTROL_CHAR || type == U_FORMAT_CHAR || type == U_SURROGATE ||
+                                   type == U_PRIVATE_USE_CHAR || type == U_UNASSIGNED || type == U_SPACE_SEPARATOR ||
+                                   type == U_LINE_SEPARATOR || type == U_PARAGRAPH_SEPARATOR);
+    if (printable) {
+      unicode::append_utf8(out, c);
+      continue;
+    }
+    char buf[16];
+    if (c < 0x100) std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    else if (c < 0x10000) std::snprintf(buf, sizeof buf, "\\u%04x", c);
+    else std::snprintf(buf, sizeof buf, "\\U%08x", c);
+    out += buf;
   }
   out += q;
   return out;

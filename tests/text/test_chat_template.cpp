@@ -200,6 +200,15 @@ TEST_CASE("jinja2 features, each checked against jinja2's own rendering", "[text
   CHECK_THROWS_WITH(probe("a\n{% for x in 3 %}{% endfor %}"), Catch::Contains("line 2"));
   // jinja2: TypeError: macro 'm' takes not more than 1 argument(s)
   CHECK_THROWS_WITH(probe("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}"), Catch::Contains("line 1"));
+  CHECK(probe("{{ ['a\\u200db', 'x\\x7fy', \"it's\", 'q\"', '\\u00a0', '\\U0001F600'] }}") == "['a\\u200db', 'x\\x7fy', \"it's\", 'q\"', '\\xa0', '😀']");
+  CHECK(probe("{{ (1, 2) }}{{ (1,) }}{{ (1, 2) == [1, 2] }}{{ ((1, 2) + (3,)) | length }}") == "(1, 2)(1,)False3");
+  CHECK(probe("{{ 'x' % [] }}{{ '%s-%s' % (1, 'a') }}{{ '%d%%' | format(5) }}") == "x1-a5%");
+  CHECK(probe("{{ 'hello world-wide (x)' | title }}|{{ \"they're\".title() }}|{{ 'éa' | capitalize }}|{{ 'straße' | upper }}") == "Hello World-Wide (X)|They'Re|Éa|STRASSE");
+  CHECK(probe("{{ true == 1 }}{{ 0 == false }}{{ 1 in [true] }}{{ true | abs }}{{ 2.0 | round }}{{ 3 | round }}") == "TrueTrueTrue12.03");
+  // jinja2: TemplateSyntaxError: expected token 'end of statement block', got 'true'
+  CHECK_THROWS_WITH(probe("{% if x is defined if true %}{% endif %}"), Catch::Contains("line 1"));
+  // jinja2: TemplateSyntaxError: You cannot chain multiple tests with is
+  CHECK_THROWS_WITH(probe("{{ 1 is string is number }}"), Catch::Contains("line 1"));
 }
 
 // The differential corpus: real templates (tests/data/chat_templates/*.jinja, sources in the README

@@ -2728,8 +2728,8 @@ class Renderer {
       return c <= 0;
     }
     if (v.is_undefined()) {
-      if (t == "iterable") return true;  // jinja2's Undefined is iterable (empty)
-      if (is_in(t, {"none", "string", "number", "integer", "float", "boolean", "true", "false", "mapping", "sequence",
+      if (t == "iterable" || t == "sequence") return true;  // jinja2's Undefined has __iter__ and __len__
+      if (is_in(t, {"none", "string", "number", "integer", "float", "boolean", "true", "false", "mapping",
                     "lower", "upper", "escaped"}))
         return false;
     }

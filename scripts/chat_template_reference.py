@@ -146,6 +146,7 @@ FUZZ_CONTEXT = {
     "t": True, "z": None, "add_generation_prompt": True, "tools": None, "documents": None,
 }
 _NAMES = ["n", "f", "s", "e", "l", "d", "t", "z", "messages", "nope", "messages[1]", "messages[-1].content",
+          "strftime_now('%Y-%m-%d')", "loop.index",
           "messages[2].tool_calls[0].function", "d.a", "d['c']", "n", "s", "l", "messages[1].role", "d.b"]
 _LITERALS = ["0", "1", "-2", "2.5", "1e2", "'x'", "'a,b'", "\"q\\\"\"", "'\\u00e9'", "none", "true", "false", "[1, 'a']",
              "[]", "{'k': 1}", "{0: 'z'}", "(1, 2)", "''"]
@@ -226,9 +227,17 @@ def _stmts(rng, depth=0, n=None):
                        f"{{{{ m({_expr(rng)}) }}}}{{{{ m(1, b={_expr(rng)}) }}}}")
         elif r < 0.88:
             out.append(f"{text}{{% set v %}}{_stmts(rng, depth + 1)}{{% endset %}}{{{{ v | length }}}}")
-        elif r < 0.93:
+        elif r < 0.9:
             flt = rng.choice(["upper", "trim", "replace('a', 'e')"])
             out.append(f"{text}{{% filter {flt} %}}{_stmts(rng, depth + 1)}{{% endfilter %}}")
+        elif r < 0.93:
+            out.append(f"{text}{{% set ns = namespace(c=0, s='') %}}{{% for loop_var in {rng.choice(['l', 'range(3)', 'messages'])} %}}"
+                       f"{{% set ns.c = ns.c + loop.index %}}{{% set ns.s = ns.s ~ {_expr(rng, 1)} %}}{{% endfor %}}{{{{ ns.c }}}}{{{{ ns.s }}}}")
+        elif r < 0.95:
+            out.append(f"{text}{{% macro w(x=1) %}}<{{{{ x }}}}{{{{ caller() }}}}>{{% endmacro %}}{{% call w({_expr(rng, 1)}) %}}"
+                       f"{_stmts(rng, depth + 1, 1)}{{% endcall %}}")
+        elif r < 0.97:
+            out.append(f"{text}{{% if {_expr(rng)} %}}{{{{ raise_exception('boom') }}}}{{% endif %}}")
         else:
             out.append(f"{text}{{# c #}}{rng.choice(['', chr(10)])}")
     return "".join(out)

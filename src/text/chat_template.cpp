@@ -1613,8 +1613,10 @@ class Renderer {
       return c < 0 ? -1 : c > 0 ? 1 : 0;
     }
     if (x.is_array() && y.is_array()) {
-      for (size_t k = 0; k < x.size() && k < y.size(); ++k)
-        if (int c = compare(x[k], y[k])) return c;
+      for (size_t k = 0; k < x.size() && k < y.size(); ++k) {  // the first unequal items decide
+        if (equal(x[k], y[k])) continue;
+        return compare(x[k], y[k]);
+      }
       return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
     }
     fail(cat("cannot compare a ", type_name(Value::of(x)), " with a ", type_name(Value::of(y))));

@@ -2110,17 +2110,21 @@ class Renderer {
       return Value::of(found);
     }
     if (is_in(name, {"isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper"})) {
+      // Python's definitions over Unicode (ICU's character properties).
       if (s.empty()) return Value::of(false);
       bool cased = false, ok = true;
-      for (unsigned char c : s) {
-        if (c >= 0x80) { ok = name == "isalpha" || name == "isalnum" ? ok : ok; continue; }
-        bool lo = c >= 'a' && c <= 'z', up = c >= 'A' && c <= 'Z', dg = c >= '0' && c <= '9';
-        if (name == "isdigit") ok &= dg;
-        else if (name == "isalpha") ok &= lo || up;
-        else if (name == "isalnum") ok &= lo || up || dg;
-        else if (name == "isspace") ok &= py_space(c);
-        else if (name == "islower") { ok &= !up; cased |= lo; }
-        else { ok &= !lo; cased |= up; }
+      for (uint32_t cp : code_points(s)) {
+        UChar32 c = static_cast<UChar32>(cp);
+        bool alpha = u_isalpha(c) != 0;  // Python: categories Lm, Lt, Lu, Ll, Lo, as u_isalpha
+        bool digit = u_getIntPropertyValue(c, UCHAR_NUMERIC_TYPE) == U_NT_DECIMAL ||
+                     u_getIntPropertyValue(c, UCHAR_NUMERIC_TYPE) == U_NT_DIGIT;
+        bool numeric = digit || u_getIntPropertyValue(c, UCHAR_NUMERIC_TYPE) == U_NT_NUMERIC;
+        if (name == "isdigit") ok &= digit;
+        else if (name == "isalpha") ok &= alpha;
+        else if (name == "isalnum") ok &= alpha || numeric;
+        else if (name == "isspace") ok &= py_space(cp);
+        else if (name == "islower") { ok &= !(u_isUUppercase(c) || u_istitle(c)); cased |= u_isULowercase(c) != 0; }
+        else { ok &= !(u_isULowercase(c) || u_istitle(c)); cased |= u_isUUppercase(c) != 0; }
       }
       if (name == "islower" || name == "isupper") ok &= cased;
       return Value::of(ok);

@@ -209,6 +209,7 @@ TEST_CASE("jinja2 features, each checked against jinja2's own rendering", "[text
   CHECK_THROWS_WITH(probe("{% if x is defined if true %}{% endif %}"), Catch::Contains("line 1"));
   // jinja2: TemplateSyntaxError: You cannot chain multiple tests with is
   CHECK_THROWS_WITH(probe("{{ 1 is string is number }}"), Catch::Contains("line 1"));
+  CHECK(probe("{% for s in ['abc', 'ÉtÉ', 'é1', '٣4', '½', 'ABC', 'Abc', '', ' \t', 'a b', 'ǅ', 'x_'] %}{{ s.isdigit() }}{{ s.isalpha() }}{{ s.isalnum() }}{{ s.isspace() }}{{ s.islower() }}{{ s.isupper() }};{% endfor %}") == "FalseTrueTrueFalseTrueFalse;FalseTrueTrueFalseFalseFalse;FalseFalseTrueFalseTrueFalse;TrueFalseTrueFalseFalseFalse;FalseFalseTrueFalseFalseFalse;FalseTrueTrueFalseFalseTrue;FalseTrueTrueFalseFalseFalse;FalseFalseFalseFalseFalseFalse;FalseFalseFalseTrueFalseFalse;FalseFalseFalseFalseTrueFalse;FalseTrueTrueFalseFalseFalse;FalseFalseFalseFalseTrueFalse;");
 }
 
 // The differential corpus: real templates (tests/data/chat_templates/*.jinja, sources in the README

@@ -42,6 +42,7 @@ struct Value {
   bool lazy = false;          // kData list standing for a Python generator (map, select...): always true, no len()
   const Node* macro = nullptr;                                       // kMacro
   std::shared_ptr<std::vector<std::map<std::string, Value>>> closure;  // kMacro of a call block
+  std::shared_ptr<std::vector<std::map<std::string, Value>>> inner;    // kMacro: scopes inside the template's top level
 
   static Value undefined(std::string what) {
     Value v;
@@ -1406,6 +1407,8 @@ class Renderer {
         m.kind = Value::Kind::kMacro;
         m.macro = &n;
         m.name = n.text;
+        // A macro defined inside a loop or block closes over those scopes (the loop variable...).
+        if (scopes.size() > 2) m.inner = std::make_shared<Scopes>(scopes.begin() + 2, scopes.end());
         assign(n.text, m);
         break;
       }
@@ -1859,6 +1862,7 @@ class Renderer {
     } else {
       scopes.push_back(saved[0]);  // a macro sees the globals and the template's top-level names
       if (saved.size() > 1) scopes.push_back(saved[1]);
+      if (m.inner) scopes.insert(scopes.end(), m.inner->begin(), m.inner->end());
     }
     scopes.emplace_back();
     int saved_line = line_;

@@ -3,6 +3,7 @@
 #include "zeroth/text/chat_template.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -539,8 +540,13 @@ std::vector<Tok> lex_expr(const std::string& s, const std::string& where) {
       std::string num = s.substr(i, j - i);
       num.erase(std::remove(num.begin(), num.end(), '_'), num.end());
       Tok t{is_float ? Tok::Kind::kFloat : Tok::Kind::kInt, num};
-      if (is_float) t.f = std::stod(num);
-      else t.i = std::stoll(num);
+      if (is_float) {
+        t.f = std::strtod(num.c_str(), nullptr);  // 1e999 is inf, as in Python
+      } else {
+        errno = 0;
+        t.i = std::strtoll(num.c_str(), nullptr, 10);
+        if (errno == ERANGE) throw Error(cat(where, ": integer literal ", num, " does not fit zeroth's 64 bits"));
+      }
       toks.push_back(t);
       i = j;
       continue;
@@ -1172,7 +1178,9 @@ class Parser {
         if (p.is_name("recursive")) throw Error(cat(where(ch.line), ": recursive loops are not supported"));
         p.expect_end();
         std::string end;
+        ++loop_depth_;
         n->body = parse_body({"else", "endfor"}, end);
+        --loop_depth_;
         if (end.empty()) throw Error(cat(where(ch.line), ": {% for %} is never closed by {% endfor %}"));
         if (end == "else") {
           std::string end2;
@@ -1250,7 +1258,10 @@ class Parser {
         p.expect_op(")");
         p.expect_end();
         std::string end;
+        int outer_loops = loop_depth_;
+        loop_depth_ = 0;
         n->body = parse_body({"endmacro"}, end);
+        loop_depth_ = outer_loops;
         if (end.empty()) throw Error(cat(where(ch.line), ": {% macro %} is never closed by {% endmacro %}"));
       } else if (kw == "call") {
         n->kind = Node::Kind::kCallBlock;
@@ -1258,12 +1269,17 @@ class Parser {
         if (n->expr->kind != Expr::Kind::kCall) p.fail("{% call %} needs a macro call");
         p.expect_end();
         std::string end;
+        int outer_loops = loop_depth_;
+        loop_depth_ = 0;  // the body runs as caller(), a function of its own
         n->body = parse_body({"endcall"}, end);
+        loop_depth_ = outer_loops;
         if (end.empty()) throw Error(cat(where(ch.line), ": {% call %} is never closed by {% endcall %}"));
         last_parser_->expect_end();
       } else if (kw == "break" || kw == "continue") {
         n->kind = kw == "break" ? Node::Kind::kBreak : Node::Kind::kContinue;
         p.expect_end();
+        // jinja2's compiled Python rejects it outside a loop (a macro body starts outside any loop).
+        if (loop_depth_ == 0) throw Error(cat(where(ch.line), ": '", kw, "' outside loop"));
       } else if (kw == "elif" || kw == "else" || kw == "endif" || kw == "endfor" || kw == "endset" ||
                  kw == "endmacro" || kw == "endfilter" || kw == "endcall" || kw == "endgeneration") {
         throw Error(cat(where(ch.line), ": unexpected {% ", kw, " %} without a matching opening tag"));
@@ -1289,6 +1305,7 @@ class Parser {
   size_t pos_ = 0;
   std::unique_ptr<ExprParser> last_parser_;
   int last_line_ = 0;
+  int loop_depth_ = 0;  // for loops around the statement being parsed (in this macro)
 };
 
 
@@ -2176,7 +2193,7 @@ class Renderer {
         fail("format(): format specs and conversions are not supported");
       Value v;
       if (field.empty() || std::isdigit(static_cast<unsigned char>(field[0]))) {
-        size_t idx = field.empty() ? auto_index++ : static_cast<size_t>(std::stoul(field));
+        size_t idx = field.empty() ? auto_index++ : static_cast<size_t>(std::strtoull(field.c_str(), nullptr, 10));
         if (idx >= args.size()) fail("format(): replacement index out of range");
         v = args[idx];
       } else {
@@ -2317,7 +2334,7 @@ class Renderer {
       std::string part = path.substr(b, e == std::string::npos ? std::string::npos : e - b);
       if (v.is_undefined()) return v;
       bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-      v = digits ? get_item(v, Value::of(std::stoll(part))) : get_item(v, Value::of(part));
+      v = digits ? get_item(v, Value::of(static_cast<int64_t>(std::strtoll(part.c_str(), nullptr, 10)))) : get_item(v, Value::of(part));
       if (e == std::string::npos) return v;
       b = e + 1;
     }

@@ -209,6 +209,13 @@ TEST_CASE("jinja2 features, each checked against jinja2's own rendering", "[text
   CHECK_THROWS_WITH(probe("{% if x is defined if true %}{% endif %}"), Catch::Contains("line 1"));
   // jinja2: TemplateSyntaxError: You cannot chain multiple tests with is
   CHECK_THROWS_WITH(probe("{{ 1 is string is number }}"), Catch::Contains("line 1"));
+  // jinja2: SyntaxError: 'break' outside loop (<template>, line 11)
+  CHECK_THROWS_WITH(probe("{% break %}"), Catch::Contains("outside loop"));
+  // jinja2: SyntaxError: 'break' outside loop (<template>, line 16)
+  CHECK_THROWS_WITH(probe("a\n{% macro m() %}{% break %}{% endmacro %}{% for i in [1,2] %}{{ m() }}{{ i }}{% endfor %}"), Catch::Contains("outside loop"));
+  CHECK(probe("{% for i in [1,2] %}{% set x %}{% break %}{% endset %}{{ i }}{% endfor %}") == "");
+  CHECK(probe("{% for i in [1, 2, 3] %}{% macro show() %}{{ i }}{% endmacro %}{{ show() }}{% endfor %}") == "123");
+  CHECK(probe("{{ 1e999 }}") == "inf");
   CHECK(probe("{% for s in ['abc', 'ÉtÉ', 'é1', '٣4', '½', 'ABC', 'Abc', '', ' \t', 'a b', 'ǅ', 'x_'] %}{{ s.isdigit() }}{{ s.isalpha() }}{{ s.isalnum() }}{{ s.isspace() }}{{ s.islower() }}{{ s.isupper() }};{% endfor %}") == "FalseTrueTrueFalseTrueFalse;FalseTrueTrueFalseFalseFalse;FalseFalseTrueFalseTrueFalse;TrueFalseTrueFalseFalseFalse;FalseFalseTrueFalseFalseFalse;FalseTrueTrueFalseFalseTrue;FalseTrueTrueFalseFalseFalse;FalseFalseFalseFalseFalseFalse;FalseFalseFalseTrueFalseFalse;FalseFalseFalseFalseTrueFalse;FalseTrueTrueFalseFalseFalse;FalseFalseFalseFalseTrueFalse;");
 }
 

@@ -1735,7 +1735,8 @@ class Renderer {
       if (is_in(name, {"startswith", "endswith", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "lower",
                        "upper", "replace", "title", "capitalize", "join", "count", "find", "rfind", "index", "rindex",
                        "isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper", "format", "swapcase",
-                       "casefold", "zfill", "center", "ljust", "rjust", "partition", "rpartition"}))
+                       "casefold", "zfill", "center", "ljust", "rjust", "partition", "rpartition", "removeprefix",
+                       "removesuffix"}))
         return Value::method(j, name);
       return Value::undefined(name);
     }
@@ -2033,6 +2034,13 @@ class Renderer {
         if (r) return Value::of(true);
       }
       return Value::of(false);
+    }
+    if (name == "removeprefix" || name == "removesuffix") {
+      std::string x = str_arg(args.empty() ? Value() : args[0], name);
+      bool prefix = name == "removeprefix";
+      bool hit = x.size() <= s.size() && (prefix ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0);
+      if (!hit) return Value::of(s);
+      return Value::of(prefix ? s.substr(x.size()) : s.substr(0, s.size() - x.size()));
     }
     if (name == "strip") return Value::of(py_strip(s, arg_str(0), true, true));
     if (name == "lstrip") return Value::of(py_strip(s, arg_str(0), true, false));

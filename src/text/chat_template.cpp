@@ -2714,6 +2714,9 @@ class Renderer {
   }
 
   bool apply_test(const std::string& t, const Value& v, const std::vector<Value>& args) {
+    bool takes_arg = is_in(t, {"eq", "equalto", "==", "ne", "!=", "sameas", "in", "gt", "greaterthan", ">", "ge", ">=",
+                               "lt", "lessthan", "<", "le", "<=", "divisibleby"});
+    if (!takes_arg && !args.empty()) fail(cat("test_", t, "() takes 1 positional argument but ", args.size() + 1, " were given"));
     if (t == "defined") return !v.is_undefined();
     if (t == "undefined") return v.is_undefined();
     auto need_arg = [&]() -> const Value& {

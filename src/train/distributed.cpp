@@ -56,6 +56,24 @@ int64_t env_int(const char* name, int64_t fallback, int64_t min_value) {
   return x;
 }
 
+// LibTorch >= 2.4 asks TCPStore for its libuv backend by default, and a LibTorch built without libuv
+// (USE_LIBUV=0; the check is not exported, so it is asked at run time) refuses with "use_libuv was
+// requested but PyTorch was build without libuv support": then the classic backend is used. 1.13 has
+// only the classic one.
+c10::intrusive_ptr<c10d::Store> make_tcp_store(const std::string& host, c10d::TCPStoreOptions so) {
+#if TORCH_VERSION_MAJOR >= 2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 4)
+  so.useLibUV = true;
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(host, so);
+  } catch (const c10::Error& e) {
+    if (std::string(e.what_without_backtrace()).find("libuv") == std::string::npos) throw;
+    spdlog::debug("distributed: this LibTorch has no libuv TCPStore backend; using the classic one");
+  }
+  so.useLibUV = false;
+#endif
+  return c10::make_intrusive<c10d::TCPStore>(host, so);
+}
+
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
@@ -109,7 +127,7 @@ Distributed::Distributed(const DistributedOptions& options, c10::Device device) 
     so.numWorkers = static_cast<std::size_t>(options_.world);
     so.waitWorkers = true;
     so.timeout = options_.timeout;
-    group_->store = c10::make_intrusive<c10d::TCPStore>(options_.master_addr, so);
+    group_->store = make_tcp_store(options_.master_addr, so);
   } catch (const std::exception& e) {
     throw Error(cat("distributed: rank ", options_.rank, " of ", options_.world, ": rendezvous at ",
                     options_.master_addr, ":", options_.master_port, " failed within ", seconds,

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "zeroth/core/error.h"
 
@@ -23,7 +24,14 @@ c10::Device parse_device(const std::string& name) {
   }
   if (device.is_cuda()) {
     if (!torch::cuda::is_available()) {
-      throw Error("device " + quote(name) + " requested, but no CUDA device is available in this build or machine");
+#ifdef ZEROTH_CUDA
+      throw Error("device " + quote(name) + " requested, but this machine has no usable CUDA device (driver "
+                  "missing, or CUDA_VISIBLE_DEVICES hides them); use --device cpu / \"device\": \"cpu\"");
+#else
+      throw Error("device " + quote(name) + " requested, but this zeroth is built without CUDA (LibTorch " +
+                  std::string(TORCH_VERSION) + ", CPU only): build against PyTorch's LibTorch with "
+                  "scripts/setup.sh --torch pip, or use --device cpu / \"device\": \"cpu\"");
+#endif
     }
     int64_t count = static_cast<int64_t>(torch::cuda::device_count());
     if (device.has_index() && device.index() >= count) {

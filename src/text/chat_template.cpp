@@ -2909,7 +2909,10 @@ class Renderer {
         if (op == "*" && __builtin_mul_overflow(p, q, &r)) fail("integer too large for zeroth (64 bits)");
         if (op == "+" || op == "-" || op == "*") return Value::of(r);
         if (op == "**") {
-          if (q < 0) return Value::of(std::pow(static_cast<double>(p), static_cast<double>(q)));
+          if (q < 0) {
+            if (p == 0) fail("0.0 cannot be raised to a negative power");
+            return Value::of(std::pow(static_cast<double>(p), static_cast<double>(q)));
+          }
           int64_t r = 1, base = p;  // by squaring; Python's ints are unbounded, ours stop at 64 bits
           for (int64_t e = q; e > 0; e >>= 1) {
             if ((e & 1) && __builtin_mul_overflow(r, base, &r)) fail("integer too large for zeroth (64 bits)");
@@ -2925,7 +2928,11 @@ class Renderer {
       if (op == "+") return Value::of(p + q);
       if (op == "-") return Value::of(p - q);
       if (op == "*") return Value::of(p * q);
-      if (op == "**") return Value::of(std::pow(p, q));
+      if (op == "**") {
+        if (p == 0 && q < 0) fail("0.0 cannot be raised to a negative power");
+        if (p < 0 && q != std::floor(q)) fail("a negative number to a fractional power is complex; zeroth has no complex numbers");
+        return Value::of(std::pow(p, q));
+      }
       if (q == 0) fail("division by zero");
       if (op == "/") return Value::of(p / q);
       if (op == "//") return Value::of(std::floor(p / q));

@@ -158,7 +158,7 @@ void json_string(std::string& out, const std::string& s, bool ensure_ascii = fal
       uint32_t cp = unicode::decode_utf8(s, i, len);
       i += len;
       if (cp < 0x80) { ascii += static_cast<char>(cp); continue; }
-      auto esc = [&](uint32_t u) { char buf[8]; std::snprintf(buf, sizeof buf, "\\u%04x", u); out += buf; };
+      auto esc = [&](uint32_t u) { char buf[16]; std::snprintf(buf, sizeof buf, "\\u%04x", u); out += buf; };
       std::string head;
       json_string(head, ascii);
       out.append(head, 1, head.size() - 2);

@@ -2935,8 +2935,25 @@ class Renderer {
       }
       if (q == 0) fail("division by zero");
       if (op == "/") return Value::of(p / q);
-      if (op == "//") return Value::of(std::floor(p / q));
-      if (op == "%") return Value::of(p - q * std::floor(p / q));
+      // Python's float divmod: the remainder takes the divisor's sign, zeros keep theirs.
+      double mod = std::fmod(p, q), div = (p - mod) / q;
+      if (mod != 0) {
+        if ((q < 0) != (mod < 0)) {
+          mod += q;
+          div -= 1.0;
+        }
+      } else {
+        mod = std::copysign(0.0, q);
+      }
+      double floordiv;
+      if (div != 0) {
+        floordiv = std::floor(div);
+        if (div - floordiv > 0.5) floordiv += 1.0;
+      } else {
+        floordiv = std::copysign(0.0, p / q);
+      }
+      if (op == "//") return Value::of(floordiv);
+      if (op == "%") return Value::of(mod);
     }
     if (op == "*" && ((x.is_string() || x.is_array()) && (y.is_number_integer() || y.is_boolean()))) {
       check_size(static_cast<double>(x.is_string() ? x.get_ref<const std::string&>().size() : x.size()) *

@@ -143,7 +143,7 @@ void add_bench_model_command(CLI::App& bench) {
   sub->add_flag("--skip-score", a->skip_score, "Only prefill and decode");
   sub->add_option("--threads", a->threads, "Intra-op threads (0: LibTorch's default)");
   sub->add_option("--seed", a->seed)->capture_default_str();
-  sub->callback([a] { run_bench_model(*a); });
+  on_parsed(sub, [a] { run_bench_model(*a); });
 }
 
 }  // namespace zeroth::cli

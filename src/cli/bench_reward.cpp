@@ -46,7 +46,7 @@ std::vector<Case> load_cases(const std::string& path, bool gsm8k) {
   while (std::getline(in, line)) {
     ++n;
     if (line.empty()) continue;
-    Json row = parse_json(line, cat(path, " line ", n));
+    Json row = parse_jsonl_line(line, cat(path, " line ", n));
     std::string answer = row.at("answer").get<std::string>();
     Case c;
     if (gsm8k) {
@@ -154,7 +154,7 @@ void add_bench_reward(CLI::App& bench) {
   sub->add_option("--data-dir", args->data_dir, "Folder with math500/test.jsonl and gsm8k/test.jsonl");
   sub->add_option("--seconds", args->seconds, "Minimum seconds per measurement");
   sub->add_option("--threads", args->threads, "Threads for the batch measurement (0: all cores)");
-  sub->callback([args] { run_bench_reward(*args); });
+  on_parsed(sub, [args] { run_bench_reward(*args); });
 }
 
 }  // namespace zeroth::cli

@@ -114,7 +114,7 @@ void add_bench_sampler_command(CLI::App& bench) {
   sub->add_option("--prompts", a->prompts, "Prompts in the G run")->capture_default_str();
   sub->add_option("--threads", a->threads, "Intra-op threads (0: LibTorch's default)");
   sub->add_option("--seed", a->seed)->capture_default_str();
-  sub->callback([a] { run_bench_sampler(*a); });
+  on_parsed(sub, [a] { run_bench_sampler(*a); });
 }
 
 }  // namespace zeroth::cli

@@ -37,7 +37,7 @@ std::vector<std::string> load_documents(const std::string& dir) {
     int n = 0;
     while (std::getline(in, line)) {
       if (line.empty()) continue;
-      Json j = parse_json(line, cat(path, " line ", ++n));
+      Json j = parse_jsonl_line(line, cat(path, " line ", ++n));
       for (const char* f : src.fields)
         if (j.contains(f) && j[f].is_string()) docs.push_back(j[f].get<std::string>());
     }
@@ -93,7 +93,7 @@ void add_bench_tokenizer_command(CLI::App& bench) {
   sub->add_option("--tokenizer", opt->tokenizer, "Tokenizer directory (default: shared/tokenizers/qwen3)");
   sub->add_option("--datasets", opt->datasets, "Folder with gsm8k/test.jsonl and math500/test.jsonl");
   sub->add_option("--min-seconds", opt->min_seconds, "Repeat warm passes for at least this long (default 2)");
-  sub->callback([opt] { run_bench(*opt); });
+  on_parsed(sub, [opt] { run_bench(*opt); });
 }
 
 }  // namespace zeroth::cli

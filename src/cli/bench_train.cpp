@@ -22,6 +22,7 @@
 #include "zeroth/core/device.h"
 #include "zeroth/core/error.h"
 #include "zeroth/core/fs.h"
+#include "zeroth/core/output_dir.h"
 #include "zeroth/core/json.h"
 #include "zeroth/core/random.h"
 #include "zeroth/rewards/rule_set.h"
@@ -37,7 +38,7 @@ struct BenchTrainArgs {
   std::string config, model, tokenizer, dtype = "bf16", device = "cpu", rules = "r1_math", dir;
   int64_t prompts = 8, group = 8, prompt_len = 128, new_tokens = 256, micro_batch_tokens = 2048, chunk = 1024;
   int64_t steps = 1, threads = 0;
-  bool checkpointing = false;
+  bool checkpointing = false, force = false;
   uint64_t seed = 0;
 };
 
@@ -106,6 +107,7 @@ void run_bench_train(const BenchTrainArgs& a) {
   if (a.prompts < 1 || a.group < 1 || a.prompt_len < 1 || a.new_tokens < 1 || a.steps < 1) {
     throw Error("bench train: --prompts, --g, --prompt-len, --new-tokens and --steps must be positive");
   }
+  if (!a.dir.empty()) claim_output_dir(a.dir, "bench", "--dir", a.force);  // before any work
   auto device = parse_device(a.device);
   auto [m, source] = load_bench_model(a.config, a.model, parse_dtype(a.dtype), device, a.seed);
   const auto& cfg = m->config();
@@ -217,9 +219,10 @@ void add_bench_train_command(CLI::App& bench) {
   sub->add_option("--steps", a->steps, "GRPO steps (each reported)")->capture_default_str();
   sub->add_flag("--checkpointing", a->checkpointing, "Gradient checkpointing per layer");
   sub->add_option("--dir", a->dir, "Keep the run here (metrics.jsonl) instead of a removed temp directory");
+  sub->add_flag("--force", a->force, "Also use a --dir that holds files zeroth did not write (they are left alone)");
   sub->add_option("--threads", a->threads, "Intra-op threads (0: LibTorch's default)");
   sub->add_option("--seed", a->seed)->capture_default_str();
-  sub->callback([a] { run_bench_train(*a); });
+  on_parsed(sub, [a] { run_bench_train(*a); });
 }
 
 }  // namespace zeroth::cli

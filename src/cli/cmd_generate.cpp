@@ -43,7 +43,7 @@ void run_generate(const GenerateArgs& args) {
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
-      Json object = parse_json(line, cat(args.prompts, ":", line_number));
+      Json object = parse_jsonl_line(line, cat(args.prompts, ":", line_number));
       JsonReader reader(object, cat(args.prompts, ":", line_number));
       std::vector<int64_t> ids;
       if (reader.has("prompt_ids")) {
@@ -62,7 +62,7 @@ void run_generate(const GenerateArgs& args) {
       inputs.push_back(std::move(object));
       prompts.push_back(std::move(ids));
     } catch (const Error& e) {
-      std::cerr << "line " << line_number << ": " << e.what() << "\n";
+      std::cerr << at_line(cat(args.prompts, ":", line_number), e.what()) << "\n";
       ++failed;
     }
   }
@@ -70,9 +70,20 @@ void run_generate(const GenerateArgs& args) {
   int64_t slots = args.slots > 0 ? args.slots : std::max<int64_t>(args.sampling.num_generations, 16);
   rollout::Sampler sampler(*model, &tokenizer, {.num_slots = slots});
   const int64_t total = static_cast<int64_t>(prompts.size()) * args.sampling.num_generations;
-  auto result = sampler.sample_groups(prompts, args.sampling, [&](int64_t done, int64_t all) {
-    if (done == all || done % std::max<int64_t>(1, all / 10) == 0) spdlog::info("generate: {}/{} completions", done, all);
-  });
+  rollout::RolloutResult result;
+  try {
+    result = sampler.sample_groups(prompts, args.sampling, [&](int64_t done, int64_t all) {
+      if (done == all || done % std::max<int64_t>(1, all / 10) == 0) spdlog::info("generate: {}/{} completions", done, all);
+    });
+  } catch (const std::bad_alloc&) {
+    throw Error(cat(args.prompts, ": out of memory while sampling ", total, " completions with ", slots,
+                    " slots; lower --slots, --n or --max-new-tokens"));
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    if (what.find("alloc") == std::string::npos && what.find("out of memory") == std::string::npos) throw;
+    throw Error(cat(args.prompts, ": out of memory while sampling ", total, " completions with ", slots,
+                    " slots (", what.substr(0, what.find('\n')), "); lower --slots, --n or --max-new-tokens"));
+  }
   for (const auto& c : result.completions) {
     Json out = inputs[c.prompt_index];
     out["completion"] = c.text;
@@ -99,8 +110,13 @@ void add_generate_command(CLI::App& app) {
   sub->add_option("--model", args->model, "Model directory (Hugging Face layout, with tokenizer.json)")->required();
   sub->add_option("--prompts", args->prompts, "JSONL: {\"prompt\": text} or {\"prompt_ids\": [...]}")->required();
   auto& s = args->sampling;
-  sub->add_option("--n", s.num_generations, "Completions per prompt")->capture_default_str();
-  sub->add_option("--max-new-tokens", s.max_new_tokens, "Stop after this many tokens")->capture_default_str();
+  sub->add_option("--n", s.num_generations, "Completions per prompt")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  sub->add_option("--max-new-tokens", s.max_new_tokens,
+                  "Stop after this many tokens (prompt + this must fit the model's max_position_embeddings)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   sub->add_option("--temperature", s.temperature, "0 = greedy")->capture_default_str();
   sub->add_option("--top-p", s.top_p, "Nucleus mass (1 disables)")->capture_default_str();
   sub->add_option("--top-k", s.top_k, "Keep the k most likely tokens (0 disables)")->capture_default_str();
@@ -110,10 +126,11 @@ void add_generate_command(CLI::App& app) {
   sub->add_option("--frequency-penalty", s.frequency_penalty)->capture_default_str();
   sub->add_option("--stop", s.stop, "Stop string (repeatable); the text is cut before it");
   sub->add_option("--seed", s.seed, "Base seed; each completion has its own stream")->capture_default_str();
-  sub->add_option("--slots", args->slots, "Sequences decoded together (default max(n, 16))");
+  sub->add_option("--slots", args->slots, "Sequences decoded together (default max(n, 16))")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--dtype", args->dtype, "fp32 | bf16 | fp16")->capture_default_str();
   sub->add_option("--device", args->device, "cpu | cuda[:N] | auto")->capture_default_str();
-  sub->callback([args] { run_generate(*args); });
+  on_parsed(sub, [args] { run_generate(*args); });
 }
 
 }  // namespace zeroth::cli

@@ -21,7 +21,7 @@ void add_report_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   sub->add_flag("--tensorboard", *tensorboard,
                 "Also write RUN_DIR/tensorboard/<stage>/ event files from metrics.jsonl and samples.jsonl");
-  sub->callback([run_dir, options, tensorboard] {
+  on_parsed(sub, [run_dir, options, tensorboard] {
     std::string path = train::write_run_report(*run_dir, *options);
     spdlog::info("report: wrote {}", path);
     if (*tensorboard) {

@@ -55,7 +55,7 @@ int run_reward(const RewardArgs& args) {
     try {
       PendingLine p;
       p.number = line_number;
-      p.example = parse_json(line, cat("line ", line_number));
+      p.example = parse_jsonl_line(line, cat("line ", line_number));
       if (!p.example.is_object()) throw Error(cat("line ", line_number, ": expected a JSON object, got ", json_type_name(p.example)));
       if (!p.example.contains("completion") || !p.example["completion"].is_string())
         throw Error(cat("line ", line_number, ": expected a string field \"completion\""));
@@ -88,8 +88,8 @@ void add_reward_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("reward", "Score completions with a reward rule set (JSONL in/out)");
   sub->add_option("--rules", args->rules, "A shipped rule set (r1_math, gsm8k, countdown, r1_format) or a .json file")
       ->required();
-  sub->add_option("--threads", args->threads, "Scoring threads (0: all cores)");
-  sub->callback([args] {
+  sub->add_option("--threads", args->threads, "Scoring threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  on_parsed(sub, [args] {
     run_reward(*args);
   });
 }

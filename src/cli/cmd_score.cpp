@@ -24,7 +24,13 @@ struct ScoreArgs {
   int64_t batch_size = 8;
 };
 
+// An input error that is not one line's: stops the command instead of repeating for every line.
+struct StopAll : Error {
+  using Error::Error;
+};
+
 struct ScoreItem {
+  int64_t line = 0;
   Json object;
   std::vector<int64_t> prompt, completion;
 };
@@ -61,6 +67,20 @@ void score_batch(model::TransformerImpl& m, std::vector<ScoreItem>& batch) {
     torch::NoGradGuard no_grad;
     auto h = m.hidden_states(ids, mask);  // [B, T, C]
     logprobs = model::token_logprobs(h.narrow(1, 0, T - 1), m.lm_head_weight(), targets).to(torch::kCPU);  // [B, T-1]
+    if (!torch::isfinite(logprobs.masked_select(targets.ge(0))).all().item<bool>()) {
+      // Never print null log-probs: run the batch again with checks after every layer to name the
+      // first module whose output is not finite.
+      std::string where = "lm_head (the layers' outputs are finite)";
+      m.set_check_finite(true);
+      try {
+        m.hidden_states(ids, mask);
+      } catch (const Error& e) {
+        where = e.what();
+      }
+      m.set_check_finite(false);
+      throw StopAll(cat("stdin:", batch.front().line, "-", batch.back().line, ": the model's log-probs are not finite; ",
+                        where));
+    }
   }
   for (int64_t b = 0; b < B; ++b) {
     auto& item = batch[b];
@@ -73,6 +93,22 @@ void score_batch(model::TransformerImpl& m, std::vector<ScoreItem>& batch) {
   }
   std::cout.flush();
   batch.clear();
+}
+
+// score_batch, with an allocation failure turned into an error naming the lines and the flag.
+void score_batch_or_explain(model::TransformerImpl& m, std::vector<ScoreItem>& batch) {
+  if (batch.empty()) return;
+  const std::string lines = cat("stdin:", batch.front().line, "-", batch.back().line);
+  try {
+    score_batch(m, batch);
+  } catch (const std::bad_alloc&) {
+    throw StopAll(cat(lines, ": out of memory scoring ", batch.size(), " lines together; lower --batch-size"));
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    if (what.find("alloc") == std::string::npos && what.find("out of memory") == std::string::npos) throw;
+    throw StopAll(cat(lines, ": out of memory scoring ", batch.size(), " lines together (", what.substr(0, what.find('\n')),
+                      "); lower --batch-size"));
+  }
 }
 
 void run_score(const ScoreArgs& a) {
@@ -91,11 +127,19 @@ void run_score(const ScoreArgs& a) {
     try {
       const std::string where = cat("stdin:", line_number);
       ScoreItem item;
-      item.object = parse_json(line, where);
+      item.line = line_number;
+      item.object = parse_jsonl_line(line, where);
       JsonReader r(item.object, where);
       if (!r.is_object()) r.fail("expected a JSON object");
       auto encode = [&](const std::string& key) {
-        if (!tokenizer) tokenizer = text::Tokenizer::from_file(a.model);
+        if (!tokenizer) {
+          try {
+            tokenizer = text::Tokenizer::from_file(a.model);
+          } catch (const Error& e) {
+            // Not a fault of this line: every text line would fail the same way.
+            throw StopAll(cat(where, ": \"", key, "\" is text, which needs the model's tokenizer: ", e.what()));
+          }
+        }
         std::vector<int64_t> ids;
         for (int32_t id : tokenizer->encode(r.get<std::string>(key))) ids.push_back(id);
         return ids;
@@ -121,15 +165,23 @@ void run_score(const ScoreArgs& a) {
       for (int64_t id : item.prompt) {
         if (id >= V) r.fail(cat("prompt token id ", id, " is outside the model's vocabulary (", V, ")"));
       }
+      const int64_t positions = static_cast<int64_t>(item.prompt.size() + item.completion.size());
+      if (positions > m->config().max_position_embeddings) {
+        r.fail(cat("prompt (", item.prompt.size(), " tokens) + completion (", item.completion.size(), " tokens) = ",
+                   positions, " positions, more than the model's max_position_embeddings (",
+                   m->config().max_position_embeddings, ")"));
+      }
       batch.push_back(std::move(item));
       ++scored;
-      if (static_cast<int64_t>(batch.size()) == a.batch_size) score_batch(*m, batch);
+      if (static_cast<int64_t>(batch.size()) == a.batch_size) score_batch_or_explain(*m, batch);
+    } catch (const StopAll&) {
+      throw;
     } catch (const Error& e) {
-      std::cerr << "line " << line_number << ": " << e.what() << "\n";
+      std::cerr << at_line(cat("stdin:", line_number), e.what()) << "\n";
       ++failed;
     }
   }
-  score_batch(*m, batch);
+  score_batch_or_explain(*m, batch);
   spdlog::info("score: {} lines scored, {} failed", scored, failed);
   if (failed > 0) throw Error(cat(failed, " input line(s) failed; see the messages above"));
 }
@@ -142,8 +194,10 @@ void add_score_command(CLI::App& app) {
   sub->add_option("--model", a->model, "Model directory (Hugging Face layout)")->required();
   sub->add_option("--dtype", a->dtype, "fp32 | bf16 | fp16")->capture_default_str();
   sub->add_option("--device", a->device, "cpu | cuda[:N] | auto")->capture_default_str();
-  sub->add_option("--batch-size", a->batch_size, "Lines scored together (right-padded)")->capture_default_str();
-  sub->callback([a] { run_score(*a); });
+  sub->add_option("--batch-size", a->batch_size, "Lines scored together (right-padded)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  on_parsed(sub, [a] { run_score(*a); });
 }
 
 }  // namespace zeroth::cli

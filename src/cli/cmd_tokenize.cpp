@@ -42,15 +42,22 @@ void run_tokenize(const TokenizeOptions& opt) {
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
-      Json in = parse_json(line, cat("line ", line_number));
+      Json in = parse_jsonl_line(line, cat("line ", line_number));
       if (!in.is_object()) throw Error(cat("expected a JSON object, got ", json_type_name(in)));
       Json out = Json::object();
       if (opt.decode) {
         if (!in.contains("ids") || !in["ids"].is_array()) throw Error("expected an array field \"ids\"");
         std::vector<int32_t> ids;
-        for (const Json& id : in["ids"]) {
-          if (!id.is_number_integer()) throw Error(cat("\"ids\" must hold integers, got ", json_type_name(id)));
-          ids.push_back(id.get<int32_t>());
+        for (size_t i = 0; i < in["ids"].size(); ++i) {
+          const Json& id = in["ids"][i];
+          if (!id.is_number_integer()) throw Error(cat("ids[", i, "]: expected an integer, got ", json_type_name(id)));
+          // Range first: a bare get<int32_t> keeps the low 32 bits (4294967368 would decode as "H").
+          const bool in_range = id.is_number_unsigned() ? id.get<uint64_t>() < static_cast<uint64_t>(tok.vocab_size())
+                                                        : id.get<int64_t>() >= 0 && id.get<int64_t>() < tok.vocab_size();
+          if (!in_range) {
+            throw Error(cat("ids[", i, "]: token id ", id.dump(), " is outside the vocabulary (0..", tok.vocab_size() - 1, ")"));
+          }
+          ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
         }
         out["text"] = tok.decode(ids, opt.skip_special_tokens);
       } else if (opt.chat) {
@@ -95,7 +102,7 @@ void add_tokenize_command(CLI::App& app) {
   sub->add_flag("--add-special-tokens", opt->add_special_tokens,
                 "Run the post-processor (e.g. Llama 3 adds <|begin_of_text|>); off by default");
   sub->add_flag("--skip-special-tokens", opt->skip_special_tokens, "With --decode: drop special tokens");
-  sub->callback([opt] { run_tokenize(*opt); });
+  on_parsed(sub, [opt] { run_tokenize(*opt); });
 }
 
 }  // namespace zeroth::cli

@@ -3,13 +3,23 @@
 // calls the library. main.cpp holds the one table of what exists.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include <CLI/CLI.hpp>
 
 namespace zeroth::cli {
 
-// A subcommand whose issue has not landed yet: it is listed in --help (the command-line contract
-// names it) and fails with a message naming the issue that tracks it.
-void add_pending_command(CLI::App& app, const std::string& name, const std::string& summary, int issue);
+// The work of a subcommand. main() runs it once the whole command line has parsed: CLI11 calls
+// callbacks before it checks for unknown flags, so a misspelled flag would otherwise run the command
+// with a default value before the usage error.
+void on_parsed(CLI::App* sub, std::function<void()> action);
+
+// A per-line input error as printed: `message` when it already starts with `where` ("file:12"),
+// else "where: message" (one location, never "line 1: stdin:1: ...").
+inline std::string at_line(const std::string& where, const std::string& message) {
+  return message.rfind(where, 0) == 0 ? message : where + ": " + message;
+}
 
 // `zeroth bench KIND ...`: each benchmark prints one JSON object of figures on stdout.
 // cmd_bench.cpp holds the table of kinds; each kind lives in bench_<kind>.cpp.

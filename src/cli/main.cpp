@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 
 #include <c10/util/Exception.h>
 #include <spdlog/spdlog.h>
@@ -15,13 +16,52 @@
 
 namespace zeroth::cli {
 
-void add_pending_command(CLI::App& app, const std::string& name, const std::string& summary, int issue) {
-  CLI::App* sub = app.add_subcommand(name, summary + " [not available yet: issue #" + std::to_string(issue) + "]");
-  sub->allow_extras();
-  std::string full = app.get_parent() ? app.get_name() + " " + name : name;
-  sub->callback([full, issue] {
-    throw Error(cat("zeroth ", full, " is not available in this build yet (tracked in issue #", issue, ")"));
-  });
+namespace {
+
+std::function<void()>& parsed_action() {
+  static std::function<void()> action;
+  return action;
+}
+
+// The deepest subcommand that was given ("zeroth bench sampler" -> sampler).
+const CLI::App* given_subcommand(const CLI::App& app) {
+  const CLI::App* current = &app;
+  for (;;) {
+    auto given = current->get_subcommands();
+    if (given.empty()) return current;
+    current = given.front();
+  }
+}
+
+// "did you mean --max-new-tokens?" for each unknown --flag of an ExtrasError (empty when none is close).
+std::string flag_suggestions(const CLI::App& app, const std::string& message) {
+  const CLI::App* sub = given_subcommand(app);
+  std::vector<std::string> names;
+  for (const CLI::App* a = sub; a != nullptr; a = a->get_parent()) {
+    for (const CLI::Option* opt : a->get_options()) {
+      for (const auto& n : opt->get_lnames()) names.push_back("--" + n);
+    }
+  }
+  std::string out;
+  const std::string marker = "expected: ";
+  const size_t at = message.find(marker);
+  if (at == std::string::npos) return out;
+  std::istringstream words(message.substr(at + marker.size()));
+  for (std::string word; words >> word;) {
+    if (word.rfind("--", 0) != 0) continue;
+    word = word.substr(0, word.find('='));
+    const std::string guess = did_you_mean(word, names);
+    if (!guess.empty()) out += cat("error: unknown flag ", word, "; did you mean ", guess, "?\n");
+  }
+  if (!out.empty() || sub == &app) return out;
+  return cat("The flags of `zeroth ", sub->get_parent() && sub->get_parent() != &app ? sub->get_parent()->get_name() + " " : "",
+             sub->get_name(), "` are listed by its --help.\n");
+}
+
+}  // namespace
+
+void on_parsed(CLI::App* sub, std::function<void()> action) {
+  sub->callback([action = std::move(action)] { parsed_action() = action; });
 }
 
 // [dist] The rank a launcher (torchrun, srun) gives this process; 0 when none.
@@ -77,10 +117,15 @@ int main(int argc, char** argv) {
   }
 
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);  // prints help, version or the usage error
-    return code == 0 ? 0 : 2;
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      int code = app.exit(e);  // prints help, version or the usage error
+      if (code != 0 && dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) std::cerr << cli::flag_suggestions(app, e.what());
+      return code == 0 ? 0 : 2;
+    }
+    // The command's work, after the whole line parsed (cli::on_parsed).
+    if (cli::parsed_action()) cli::parsed_action()();
   } catch (const zeroth::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

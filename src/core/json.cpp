@@ -2,15 +2,95 @@
 #include "zeroth/core/json.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <set>
+#include <vector>
 
 #include "zeroth/core/fs.h"
 
 namespace zeroth {
 
+namespace {
+
+// A limit from the environment variable `name`, else `fallback`.
+size_t limit_from_env(const char* name, size_t fallback) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(value, &end, 10);
+  if (*end != '\0' || n == 0) throw Error(cat(name, "=", quote(value), ": expected a positive integer"));
+  return static_cast<size_t>(n);
+}
+
+// Error when brackets nest deeper than the limit: nlohmann parses any depth, but printing or
+// destroying a 70,000-deep value recurses once per level and overflows the stack.
+void check_nesting(const std::string& text, const std::string& source) {
+  const size_t max_depth = json_max_depth();
+  size_t depth = 0, line = 1;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (c == '\n') ++line;
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        throw Error(cat(source, ":", line, ": JSON nested deeper than ", max_depth,
+                        " levels (raise ZEROTH_JSON_MAX_DEPTH if this is real data)"));
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
+}  // namespace
+
+size_t json_max_depth() {
+  static const size_t depth = limit_from_env("ZEROTH_JSON_MAX_DEPTH", 512);
+  return depth;
+}
+
+size_t jsonl_max_line_bytes() {
+  static const size_t bytes = limit_from_env("ZEROTH_JSONL_MAX_LINE_BYTES", size_t{64} << 20);
+  return bytes;
+}
+
+Json parse_jsonl_line(const std::string& line, const std::string& source) {
+  if (line.size() > jsonl_max_line_bytes()) {
+    throw Error(cat(source, ": the line has ", line.size(), " bytes, more than the limit of ", jsonl_max_line_bytes(),
+                    " (raise ZEROTH_JSONL_MAX_LINE_BYTES if this is real data)"));
+  }
+  return parse_json(line, source);
+}
+
 Json parse_json(const std::string& text, const std::string& source) {
+  check_nesting(text, source);
+  // Duplicate keys: nlohmann keeps the last silently; a recipe with "lr" twice is a mistake.
+  std::vector<std::set<std::string>> keys;  // one set per open object
+  Json::parser_callback_t on_event = [&](int, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::object_start) {
+      keys.emplace_back();
+    } else if (event == Json::parse_event_t::object_end) {
+      keys.pop_back();
+    } else if (event == Json::parse_event_t::key && !keys.back().insert(parsed.get<std::string>()).second) {
+      throw Error(cat(source, ": duplicate key ", quote(parsed.get<std::string>()),
+                      " in one object (only one may stay: JSON readers keep the last one silently)"));
+    }
+    return true;
+  };
   try {
-    return Json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+    return Json::parse(text, on_event, /*allow_exceptions=*/true, /*ignore_comments=*/true);
   } catch (const nlohmann::json::parse_error& e) {
     // e.byte is the 1-based offset of the error; turn it into line and column.
     size_t line = 1, column = 1;
@@ -27,6 +107,11 @@ Json parse_json(const std::string& text, const std::string& source) {
     auto colon = what.find(": ", what.find("parse error"));
     std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
     throw Error(cat(source, ":", line, ":", column, ": invalid JSON: ", detail));
+  } catch (const nlohmann::json::exception& e) {
+    // Not a syntax error but a value nlohmann cannot hold (a number like 1e400: out_of_range.406).
+    std::string what = e.what();
+    const auto bracket = what.find("] ");
+    throw Error(cat(source, ": invalid JSON: ", bracket == std::string::npos ? what : what.substr(bracket + 2)));
   }
 }
 

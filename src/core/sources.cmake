@@ -2,6 +2,8 @@ set(ZEROTH_core_SOURCES
   src/core/error.cpp
   src/core/json.cpp
   src/core/fs.cpp
+  src/core/output_dir.cpp
+  src/core/memory.cpp
   src/core/log.cpp
   src/core/metrics.cpp
   src/core/progress.cpp

@@ -1,6 +1,7 @@
 // Load and save of Hugging Face model directories (see checkpoint.h).
 #include "zeroth/model/checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -13,6 +14,7 @@
 #include "zeroth/core/device.h"
 #include "zeroth/core/error.h"
 #include "zeroth/core/fs.h"
+#include "zeroth/core/output_dir.h"
 #include "zeroth/core/safetensors.h"
 
 namespace zeroth::model {
@@ -110,6 +112,13 @@ void load_hf_weights(TransformerImpl& model, const std::string& dir) {
   torch::NoGradGuard no_grad;
   for (auto& [name, p] : params) {
     auto t = ckpt.tensor(name).to(device, dtype);  // stored dtype -> run dtype
+    // A NaN or Inf weight makes every output NaN (log-probs printed as null): refuse it here.
+    if (!torch::isfinite(t).all().item<bool>()) {
+      const int64_t bad = t.numel() - torch::isfinite(t).sum().item<int64_t>();
+      throw Error(cat(dir, ": tensor ", name, " holds ", bad, " NaN or Inf value", bad == 1 ? "" : "s", " (of ", t.numel(),
+                      ") after conversion to ", dtype_name(dtype),
+                      "; the checkpoint is damaged, or its values do not fit this dtype"));
+    }
     p.set_data(t.contiguous());
   }
 }
@@ -135,14 +144,68 @@ Transformer load_hf_model(const std::string& dir, c10::ScalarType dtype, c10::De
   }
 }
 
+namespace {
+
+// Installs the finished model in `tmp` at `target` (see save_hf_model), given what was there.
+void install_model_dir(const fs::path& tmp, const fs::path& target, OutputDirState state) {
+  std::vector<std::string> written;
+  for (const auto& entry : fs::directory_iterator(tmp)) written.push_back(entry.path().filename().string());
+  std::sort(written.begin(), written.end());
+  write_output_marker(tmp.string(), "model", written);
+  if (state == OutputDirState::absent || state == OutputDirState::empty) {
+    if (state == OutputDirState::empty) fs::remove(target);  // removes an empty directory only
+    if (target.has_parent_path()) fs::create_directories(target.parent_path());
+    fs::rename(tmp, target);
+    return;
+  }
+  const std::vector<std::string> before = output_marker_files(target.string());
+  auto listed = [&](const std::string& name) {
+    return name == kOutputMarker || std::find(before.begin(), before.end(), name) != before.end();
+  };
+  bool only_ours = state == OutputDirState::ours;
+  for (const auto& entry : fs::directory_iterator(target)) only_ours = only_ours && listed(entry.path().filename().string());
+  if (only_ours) {
+    // Everything there is a file zeroth wrote: swap whole directories (a crash leaves the old or
+    // the new model), then remove the old files one by one.
+    std::random_device rd;
+    fs::path old = target;
+    old += cat(".old-", ::getpid(), "-", rd());
+    fs::rename(target, old);
+    fs::rename(tmp, target);
+    for (const auto& name : before) fs::remove(old / name);
+    fs::remove(old / kOutputMarker);
+    std::error_code ec;
+    if (!fs::remove(old, ec) || ec) spdlog::warn("{}: left in place: it was not empty after the swap", old.string());
+    return;
+  }
+  // Other files live there (the user's, or a --force into a foreign directory): replace only the
+  // files of the names zeroth writes, one atomic rename each, and drop the ones an earlier save of
+  // zeroth listed that this save does not write (old shards). Nothing else is touched.
+  for (const auto& name : before) {
+    if (!std::binary_search(written.begin(), written.end(), name) && fs::is_regular_file(target / name)) {
+      fs::remove(target / name);
+    }
+  }
+  for (const auto& name : written) {
+    if (name != kOutputMarker) fs::rename(tmp / name, target / name);
+  }
+  fs::rename(tmp / kOutputMarker, target / kOutputMarker);  // last: marks a complete model
+  fs::remove(tmp);
+}
+
+}  // namespace
+
 void save_hf_model(const TransformerImpl& model, const std::string& dir, const SaveOptions& options) {
   const auto dtype = options.dtype.value_or(model.dtype());
   fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
   if (target.filename().empty()) target = target.parent_path();
+  // Before any work: refuses a directory of someone else's files unless forced.
+  const OutputDirState state = check_output_dir(target.string(), options.flag, options.force);
   std::random_device rd;
   const std::string suffix = cat(".tmp-", ::getpid(), "-", rd());
-  fs::path tmp = target;
-  tmp += suffix;
+  // The model is built in a temporary directory beside the target (whole-directory swap), or
+  // inside a foreign target under --force (files moved up one by one; same file system either way).
+  const fs::path tmp = state == OutputDirState::foreign ? target / (".zeroth" + suffix) : fs::path(target.string() + suffix);
   fs::create_directories(tmp);
   try {
     ModelConfig cfg = model.config();
@@ -172,20 +235,10 @@ void save_hf_model(const TransformerImpl& model, const std::string& dir, const S
       if (cfg.eos_token_ids.size() > 1) g["eos_token_id"] = cfg.eos_token_ids;
       write_file_atomic((tmp / "generation_config.json").string(), g.dump(2) + "\n");
     }
-    // Swap into place: the old directory (if any) is moved aside first, then removed.
-    if (fs::exists(target)) {
-      fs::path old = target;
-      old += cat(".old-", ::getpid(), "-", rd());
-      fs::rename(target, old);
-      fs::rename(tmp, target);
-      fs::remove_all(old);
-    } else {
-      if (target.has_parent_path()) fs::create_directories(target.parent_path());
-      fs::rename(tmp, target);
-    }
+    install_model_dir(tmp, target, state);
   } catch (const std::exception& e) {
     std::error_code ec;
-    fs::remove_all(tmp, ec);
+    fs::remove_all(tmp, ec);  // our own temporary directory, never the user's
     throw Error(cat("while saving the model to ", dir, ": ", e.what()));
   }
 }

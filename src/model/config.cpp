@@ -71,7 +71,9 @@ ModelConfig parse_model_config(const JsonReader& json) {
   if (c.head_dim <= 0 || c.head_dim % 2 != 0) json.fail(cat("head_dim must be a positive even number, got ", c.head_dim));
 
   c.rms_norm_eps = json.get_or<double>("rms_norm_eps", 1e-6);
+  if (!(c.rms_norm_eps > 0)) json.at("rms_norm_eps").fail(cat("expected a positive number, got ", c.rms_norm_eps));
   c.rope_theta = json.get_or<double>("rope_theta", 10000.0);
+  if (!(c.rope_theta > 0)) json.at("rope_theta").fail(cat("expected a positive number, got ", c.rope_theta));
   if (json.has("rope_scaling") && !json.json()["rope_scaling"].is_null()) {
     JsonReader rs = json.at("rope_scaling");
     std::string type = rs.has("rope_type") ? rs.get<std::string>("rope_type") : rs.get_or<std::string>("type", "default");
@@ -102,8 +104,10 @@ ModelConfig parse_model_config(const JsonReader& json) {
   }
   c.qk_norm = qwen3;
   c.max_position_embeddings = json.get_or<int64_t>("max_position_embeddings", qwen2 || qwen3 ? 32768 : 2048);
+  positive(json, "max_position_embeddings", c.max_position_embeddings);
   c.torch_dtype = json.get_or<std::string>("torch_dtype", json.get_or<std::string>("dtype", "float32"));
   c.initializer_range = json.get_or<double>("initializer_range", 0.02);
+  if (!(c.initializer_range >= 0)) json.at("initializer_range").fail(cat("expected a number >= 0, got ", c.initializer_range));
   c.bos_token_id = json.opt<int64_t>("bos_token_id");
   c.eos_token_ids = read_token_ids(json, "eos_token_id");
   std::string act = json.get_or<std::string>("hidden_act", "silu");

@@ -104,6 +104,16 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
 
 torch::Tensor TransformerImpl::run_layers(torch::Tensor x, const AttentionInputs& in) {
   const bool checkpoint = gradient_checkpointing_ && in.cache == nullptr && torch::GradMode::is_enabled();
+  auto check = [&](const torch::Tensor& t, const std::string& where) {
+    if (!check_finite_) return;
+    torch::NoGradGuard no_grad;
+    if (!torch::isfinite(t).all().item<bool>()) {
+      throw Error(cat(where, ": the output holds NaN or Inf (the first non-finite activation of the model; check ",
+                      "this module's weights and the config's rms_norm_eps, or use fp32/bf16 instead of fp16)"));
+    }
+  };
+  check(x, "model.embed_tokens");
+  int64_t index = 0;
   for (const auto& module : *model->layers) {
     auto* layer = module->as<DecoderLayerImpl>();
     if (checkpoint) {
@@ -114,8 +124,11 @@ torch::Tensor TransformerImpl::run_layers(torch::Tensor x, const AttentionInputs
     } else {
       x = layer->forward(x, in);
     }
+    check(x, cat("model.layers.", index++));
   }
-  return model->norm(x);
+  x = model->norm(x);
+  check(x, "model.norm");
+  return x;
 }
 
 namespace {

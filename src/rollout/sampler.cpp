@@ -16,6 +16,7 @@
 #include <torch/torch.h>
 
 #include "zeroth/core/error.h"
+#include "zeroth/core/memory.h"
 #include "zeroth/core/random.h"
 #include "zeroth/model/kv_cache.h"
 #include "zeroth/rollout/logits_processors.h"
@@ -75,9 +76,11 @@ RolloutResult Sampler::sample_groups(const std::vector<std::vector<int64_t>>& pr
   result.stats.prompts = N;
   if (N == 0) return result;
   const int64_t max_len = max_prompt + options.max_new_tokens;
-  if (max_len > model_.config().max_position_embeddings) {
-    spdlog::warn("sampler: prompt + max_new_tokens = {} exceeds the model's max_position_embeddings ({})", max_len,
-                 model_.config().max_position_embeddings);
+  const auto& cfg = model_.config();
+  if (max_len > cfg.max_position_embeddings) {
+    throw Error(cat("the longest prompt (", max_prompt, " tokens) + max_new_tokens (", options.max_new_tokens, ") = ",
+                    max_len, " positions, more than the model's max_position_embeddings (", cfg.max_position_embeddings,
+                    "): shorten the prompts or lower max_new_tokens"));
   }
 
   std::set<int64_t> eos(model_.config().eos_token_ids.begin(), model_.config().eos_token_ids.end());
@@ -86,6 +89,19 @@ RolloutResult Sampler::sample_groups(const std::vector<std::vector<int64_t>>& pr
 
   torch::NoGradGuard no_grad;
   const auto device = model_.device();
+  {
+    // Before allocating: the cache is slots x positions for every layer, the penalty history slots x vocab.
+    const auto cache_dtype = config_.cache_dtype.value_or(model_.dtype());
+    const uint64_t kv_bytes = static_cast<uint64_t>(S) * max_len * cfg.num_hidden_layers * 2 * cfg.num_key_value_heads *
+                              cfg.head_dim * c10::elementSize(cache_dtype);
+    const uint64_t history_bytes = static_cast<uint64_t>(LogitsChain::from_options(options).needs_history() ? S : 0) *
+                                   V * (sizeof(bool) + sizeof(float));
+    require_memory(kv_bytes + history_bytes, device,
+                   cat("sampling (a KV cache of ", S, " slots x ", max_len, " positions x ", cfg.num_hidden_layers,
+                       " layers", history_bytes ? ", and a penalty history of slots x vocabulary" : "", ")"),
+                   "lower the slot count (--slots, num_slots), the completions per prompt, max_new_tokens or the "
+                   "prompt length");
+  }
   model::KvCache cache(model_.config(), S, max_len, config_.cache_dtype.value_or(model_.dtype()), device);
   // Ids past the tokenizer's vocabulary (padded embedding rows, as Qwen's 151,936 vs 151,665) cannot
   // be decoded: never draw them when there is a tokenizer.

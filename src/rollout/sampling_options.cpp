@@ -1,6 +1,9 @@
 // Parsing and validation of SamplingOptions.
 #include "zeroth/rollout/sampling_options.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace zeroth::rollout {
 
 SamplingOptions parse_sampling_options(const JsonReader& json) {
@@ -24,7 +27,13 @@ SamplingOptions parse_sampling_options(const JsonReader& json) {
 }
 
 void validate_sampling_options(const SamplingOptions& o, const std::string& prefix) {
-  auto fail = [&](const std::string& key, const std::string& message) { throw Error(prefix + key + ": " + message); };
+  auto fail = [&](std::string key, const std::string& message) {
+    if (prefix == "--") {  // command-line flags: --max-new-tokens, --n
+      if (key == "num_generations") key = "n";
+      std::replace(key.begin(), key.end(), '_', '-');
+    }
+    throw Error(prefix + key + ": " + message);
+  };
   if (o.num_generations < 1) fail("num_generations", cat("must be at least 1, got ", o.num_generations));
   if (!(o.temperature >= 0.0)) fail("temperature", cat("must be >= 0 (0 = greedy), got ", o.temperature));
   if (!(o.top_p > 0.0 && o.top_p <= 1.0)) fail("top_p", cat("must be in (0, 1], got ", o.top_p));
@@ -32,6 +41,11 @@ void validate_sampling_options(const SamplingOptions& o, const std::string& pref
   if (!(o.min_p >= 0.0 && o.min_p < 1.0)) fail("min_p", cat("must be in [0, 1), got ", o.min_p));
   if (!(o.repetition_penalty > 0.0)) fail("repetition_penalty", cat("must be > 0 (1 disables), got ", o.repetition_penalty));
   if (o.max_new_tokens < 1) fail("max_new_tokens", cat("must be at least 1, got ", o.max_new_tokens));
+  if (!std::isfinite(o.temperature)) fail("temperature", cat("must be finite, got ", o.temperature));
+  // An infinite penalty turns every seen token's logit into -inf or NaN (all NUL tokens after it).
+  if (!std::isfinite(o.presence_penalty)) fail("presence_penalty", cat("must be finite, got ", o.presence_penalty));
+  if (!std::isfinite(o.frequency_penalty)) fail("frequency_penalty", cat("must be finite, got ", o.frequency_penalty));
+  if (!std::isfinite(o.repetition_penalty)) fail("repetition_penalty", cat("must be finite, got ", o.repetition_penalty));
   for (const auto& s : o.stop) {
     if (s.empty()) fail("stop", "stop strings must not be empty");
   }

@@ -2,6 +2,7 @@
 #include "zeroth/stages/data.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <tuple>
@@ -103,7 +104,21 @@ struct Node {
   std::string text;   // fully parenthesized except at the top
 };
 
+// A misspelled generator parameter is an error, never a silent default.
+void reject_unknown_params(const Json& params, const std::vector<std::string>& known, const std::string& where) {
+  if (!params.is_object()) throw Error(cat(where, ".params: expected an object"));
+  for (auto it = params.begin(); it != params.end(); ++it) {
+    if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
+    const std::string guess = did_you_mean(it.key(), known);
+    std::string names;
+    for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;
+    throw Error(cat(where, ".params.", it.key(), ": unknown key",
+                    guess.empty() ? "" : "; did you mean " + quote(guess) + "?", " (known: ", names, ")"));
+  }
+}
+
 std::vector<Json> generate_countdown(const Json& params, int64_t count, uint64_t seed, const std::string& where) {
+  reject_unknown_params(params, {"count", "max_number", "max_target"}, where);
   const int64_t n = param_int(params, "count", 3, where);
   const int64_t max_number = param_int(params, "max_number", 20, where);
   const int64_t max_target = param_int(params, "max_target", 100, where);
@@ -187,6 +202,7 @@ bool has_carry(int64_t a, int64_t b) {
 }
 
 std::vector<Json> generate_arithmetic(const Json& params, int64_t count, uint64_t seed, const std::string& where) {
+  reject_unknown_params(params, {"digits", "ops", "carry_error_rate", "plain_fraction"}, where);
   const int64_t digits = param_int(params, "digits", 2, where);
   if (digits < 1 || digits > 9) throw Error(cat(where, ".params.digits: expected 1..9, got ", digits));
   std::string ops = params.contains("ops") ? as_text(params["ops"]) : "+";
@@ -290,24 +306,51 @@ std::string describe(const DataSpec& spec) {
   return out;
 }
 
+namespace {
+
+// The examples of one JSONL file, at most `max_examples` (0: all). Errors name the file and line.
+std::vector<Json> read_examples(const DataSpec& spec, const std::string& path, int64_t max_examples) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw Error(cat(spec.where, ": data file ", quote(path), " is a directory; expected a JSONL file"));
+  }
+  std::ifstream in(path);
+  if (!in) throw Error(cat(spec.where, ": cannot open data file ", quote(path)));
+  std::vector<Json> out;
+  std::string line;
+  int64_t number = 0;
+  while ((max_examples == 0 || static_cast<int64_t>(out.size()) < max_examples) && std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = cat(path, ":", number);
+    out.push_back(normalize(parse_jsonl_line(line, where), spec, where));
+  }
+  if (out.empty()) throw Error(cat(path, ": no examples (the file is empty or holds only blank lines)"));
+  return out;
+}
+
+}  // namespace
+
+std::vector<Json> peek_examples(const DataSpec& spec, int64_t per_file) {
+  if (!spec.generator.empty()) {
+    return generate_examples(spec.generator, spec.generator_params, std::min(spec.num_examples, per_file), spec.seed,
+                             spec.where);
+  }
+  std::vector<Json> out;
+  for (const auto& path : spec.paths.empty() ? std::vector<std::string>{spec.path} : spec.paths) {
+    for (auto& e : read_examples(spec, path, per_file)) out.push_back(std::move(e));
+  }
+  return out;
+}
+
 std::vector<Json> load_examples(const DataSpec& spec, Split split) {
   std::vector<Json> all;
   if (!spec.generator.empty()) {
     all = generate_examples(spec.generator, spec.generator_params, spec.num_examples, spec.seed, spec.where);
   } else {
     for (const auto& path : spec.paths.empty() ? std::vector<std::string>{spec.path} : spec.paths) {
-      std::ifstream in(path);
-      if (!in) throw Error(cat(spec.where, ": cannot open data file ", quote(path)));
-      std::string line;
-      int64_t number = 0;
-      while (std::getline(in, line)) {
-        ++number;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        const std::string where = cat(path, ":", number);
-        all.push_back(normalize(parse_json(line, where), spec, where));
-      }
+      for (auto& e : read_examples(spec, path, 0)) all.push_back(std::move(e));
     }
-    if (all.empty()) throw Error(cat(spec.path, ": no examples"));
   }
   std::vector<Json> out;
   for (auto& e : all) {
@@ -334,7 +377,13 @@ PromptSpec parse_prompt_spec(const JsonReader& r) {
     r.reject_unknown_keys();
   }
   if (p.text == "r1_zero") p.text = kR1ZeroTemplate;
-  if (p.kind == "template") text::PromptTemplate check(p.text);  // placeholders parse
+  if (p.kind == "template") {
+    try {
+      text::PromptTemplate check(p.text);  // placeholders parse
+    } catch (const Error& e) {
+      r.fail(e.what());
+    }
+  }
   return p;
 }
 

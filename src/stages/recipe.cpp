@@ -14,6 +14,9 @@
 #include "zeroth/core/device.h"
 #include "zeroth/core/error.h"
 #include "zeroth/core/fs.h"
+#include "zeroth/core/output_dir.h"
+#include "zeroth/core/safetensors.h"
+#include "zeroth/model/config.h"
 #include "zeroth/train/report.h"
 
 namespace fs = std::filesystem;
@@ -48,6 +51,7 @@ Recipe build_recipe(const Json& json, const std::string& source) {
   recipe.settings.device = root.get_or<std::string>("device", "cpu");
   recipe.settings.dtype = root.get_or<std::string>("dtype", "fp32");
   recipe.settings.threads = root.get_or<int>("threads", 0);
+  if (recipe.settings.threads < 0) root.at("threads").fail(cat("expected 0 (all cores) or a positive count, got ", recipe.settings.threads));
   {
     // Checked for form only: a recipe written for GPUs still validates (and dry-runs) on a CPU machine.
     const std::string& d = recipe.settings.device;
@@ -55,7 +59,11 @@ Recipe build_recipe(const Json& json, const std::string& source) {
                     (d.rfind("cuda:", 0) == 0 && d.size() > 5 && d.find_first_not_of("0123456789", 5) == std::string::npos);
     if (!ok) root.fail(cat("device: expected \"cpu\", \"cuda\" or \"cuda:N\", got ", quote(d)));
   }
-  parse_dtype(recipe.settings.dtype);
+  try {
+    parse_dtype(recipe.settings.dtype);
+  } catch (const Error& e) {
+    root.at("dtype").fail(e.what());
+  }
   if (!root.has("stages")) root.fail("missing \"stages\": a recipe lists its stages");
   root.mark_used("stages");
   root.reject_unknown_keys();
@@ -166,6 +174,59 @@ std::vector<std::pair<std::string, std::string>> missing_inputs(const Recipe& re
   return missing;
 }
 
+// Every stage's data (first examples, prompt placeholders) and every model directory given by path
+// (config.json and the safetensors headers) are read before the first stage starts: a bad stage-2
+// input stops the run before stage 1 trains. All problems are reported together.
+void check_stage_inputs(const Recipe& recipe, const std::string& source) {
+  std::vector<std::string> problems;
+  for (const auto& stage : recipe.stages) {
+    try {
+      stage->check_inputs();
+    } catch (const Error& e) {
+      problems.push_back(e.what());
+    }
+    for (const ModelSource* m : stage->model_sources()) {
+      if (!m->is_init() && (m->path.empty() || m->path.rfind("${run}/", 0) == 0)) continue;
+      try {
+        if (m->is_init()) {
+          model::parse_model_config(JsonReader::owning(load_json(m->init_config), m->init_config));
+        } else {
+          model::load_model_config(m->path);
+          SafetensorsCheckpoint::open_dir(m->path);
+        }
+      } catch (const Error& e) {
+        problems.push_back(cat(m->where, ": ", e.what()));
+      }
+    }
+  }
+  if (problems.empty()) return;
+  std::string message = cat(source, ": ", problems.size(), " input", problems.size() > 1 ? "s are" : " is",
+                            " not usable (nothing was run):");
+  for (const auto& p : problems) message += "\n  " + p;
+  throw Error(message);
+}
+
+// The run directory's state for `zeroth run`: a directory with zeroth's recipe.json and
+// summary.json but no marker is a run of a version before the marker, and counts as zeroth's.
+OutputDirState run_dir_state(const std::string& out) {
+  const OutputDirState state = inspect_output_dir(out);
+  if (state == OutputDirState::foreign && fs::is_regular_file(out + "/recipe.json") &&
+      fs::is_regular_file(out + "/summary.json")) {
+    return OutputDirState::ours;
+  }
+  return state;
+}
+
+const char* describe(OutputDirState state) {
+  switch (state) {
+    case OutputDirState::absent: return "new";
+    case OutputDirState::empty: return "empty";
+    case OutputDirState::ours: return "an earlier run's";
+    case OutputDirState::foreign: return "holds files zeroth did not write: a real run needs --force";
+  }
+  return "";
+}
+
 Json read_summary(const std::string& path) {
   if (!fs::exists(path)) return Json{{"stages", Json::array()}};
   try {
@@ -263,11 +324,13 @@ int run_recipe(const RunOptions& options) {
   std::string out = options.out;
   if (out.empty()) out = "runs/" + fs::path(options.recipe).stem().string();
   auto missing = missing_inputs(recipe);
+  const OutputDirState out_state = run_dir_state(out);
 
   if (options.dry_run) {
     std::cout << "recipe " << options.recipe << ": " << recipe.stages.size() << " stage"
               << (recipe.stages.size() > 1 ? "s" : "") << ", seed " << recipe.settings.seed << ", "
-              << recipe.settings.device << ", " << recipe.settings.dtype << ", run directory " << out << "\n";
+              << recipe.settings.device << ", " << recipe.settings.dtype << ", run directory " << out << " ("
+              << describe(out_state) << ")\n";
     for (size_t i = 0; i < recipe.stages.size(); ++i) {
       const Stage& s = *recipe.stages[i];
       std::cout << "  " << i + 1 << ". " << s.name << " (" << s.kind << "): model "
@@ -288,11 +351,19 @@ int run_recipe(const RunOptions& options) {
     for (const auto& [what, path] : missing) message += cat("\n  ", what, ": ", path);
     throw Error(message);
   }
+  check_stage_inputs(recipe, options.recipe);
+
+  // The run directory is claimed before any work, by rank 0 alone (the others would see its
+  // marker half-written).
+  const auto dist_options = train::DistributedOptions::from_env();
+  if (dist_options.rank == 0) {
+    if (out_state != OutputDirState::ours) check_output_dir(out, "--out", options.force);
+    claim_output_dir(out, "run", "--out", /*force=*/true);
+  }
 
   if (recipe.settings.threads > 0) torch::set_num_threads(recipe.settings.threads);
   // [dist] Data parallel under a launcher (RANK, WORLD_SIZE, ...): one CUDA device per local rank;
   // rank 0 alone writes recipe.json and summary.json.
-  const auto dist_options = train::DistributedOptions::from_env();
   if (dist_options.world > 1 && parse_device(recipe.settings.device).is_cuda() &&
       recipe.settings.device.find(':') == std::string::npos) {  // "cuda" or "auto"
     recipe.settings.device = cat("cuda:", dist_options.local_rank);

@@ -78,6 +78,9 @@ namespace zeroth::stages {
 void save_model(model::TransformerImpl& model, const std::string& tokenizer_dir, const std::string& dir) {
   model::SaveOptions options;
   options.copy_from = tokenizer_dir;
+  // Inside the run directory, which was claimed before the first stage: a model directory the user
+  // put there keeps its other files (save_hf_model replaces only zeroth's).
+  options.force = true;
   model::save_hf_model(model, dir, options);
 }
 
@@ -89,6 +92,17 @@ std::string stage_dtype(const JsonReader& stage, const RecipeSettings& settings)
     stage.fail(cat("dtype: ", e.what()));
   }
   return dtype;
+}
+
+void check_data_and_prompt(const std::string& stage, const DataSpec& data, const PromptSpec& prompt) {
+  try {
+    for (const Json& example : peek_examples(data, 4)) {
+      if (prompt.kind != "chat") render_prompt(prompt, example, nullptr);
+    }
+  } catch (Error& e) {
+    e.add_context(cat("stage ", quote(stage)));
+    throw;
+  }
 }
 
 void add_data_inputs(std::vector<std::pair<std::string, std::string>>& inputs, const std::string& what, const DataSpec& data) {

@@ -56,6 +56,10 @@ void save_model(model::TransformerImpl& model, const std::string& tokenizer_dir,
 // The stage's "dtype" (default: the recipe's).
 std::string stage_dtype(const JsonReader& stage, const RecipeSettings& settings);
 
+// check_inputs of a stage with `data` and `prompt`: the first examples of each file parse, carry
+// their fields, and fill the prompt template's placeholders (chat prompts need the tokenizer and
+// are checked when the stage loads it). Errors name the stage, the file and the line.
+void check_data_and_prompt(const std::string& stage, const DataSpec& data, const PromptSpec& prompt);
 // The files of a data spec as (what, path) entries for the runner's missing-input check.
 void add_data_inputs(std::vector<std::pair<std::string, std::string>>& inputs, const std::string& what, const DataSpec& data);
 
@@ -116,6 +120,9 @@ class Stage {
   virtual std::string plan() const = 0;
   // Files and directories the stage reads: (what, path). Model sources are listed by the runner.
   virtual std::vector<std::pair<std::string, std::string>> inputs() const { return {}; }
+  // Reads the first examples of each data input and renders their prompts. The runner calls it for
+  // every stage before the first one starts, so a bad stage-2 file stops the run before stage 1.
+  virtual void check_inputs() const {}
   // Runs the stage; returns its eval result object (or null when it has none).
   virtual Json run(const StageContext& context) = 0;
 };

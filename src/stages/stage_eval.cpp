@@ -30,6 +30,7 @@ class EvalStage : public Stage {
                spec_.rules, ", k=", spec_.options.k, ", temperature ", spec_.options.temperature, ", max ",
                spec_.options.max_new_tokens, " new tokens");
   }
+  void check_inputs() const override { check_data_and_prompt(name, spec_.data, prompt_); }
   std::vector<std::pair<std::string, std::string>> inputs() const override {
     std::vector<std::pair<std::string, std::string>> in;
     add_data_inputs(in, name + ": data", spec_.data);

@@ -36,6 +36,10 @@ class SftStage : public Stage {
     if (eval_.enabled) p += cat("; eval with ", eval_.rules, " (k=", eval_.options.k, ")");
     return p;
   }
+  void check_inputs() const override {
+    check_data_and_prompt(name, data_, prompt_);
+    if (eval_.enabled) check_data_and_prompt(name, eval_.data, prompt_);
+  }
   std::vector<std::pair<std::string, std::string>> inputs() const override {
     std::vector<std::pair<std::string, std::string>> in;
     add_data_inputs(in, name + ": data", data_);

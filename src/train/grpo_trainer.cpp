@@ -42,6 +42,9 @@ GrpoOptions GrpoOptions::from_json(const JsonReader& r) {
   o.dynamic_sampling = r.get_or<bool>("dynamic_sampling", o.dynamic_sampling);
   o.max_resample_rounds = r.get_or<int64_t>("max_resample_rounds", o.max_resample_rounds);
   o.save_every = r.get_or<int64_t>("save_every", o.save_every);
+  o.save_minutes = r.get_or<double>("save_minutes", o.save_minutes);
+  if (o.save_every < 0) r.fail("save_every: expected >= 0 (0: no step-count checkpoints)");
+  if (!(o.save_minutes >= 0)) r.fail("save_minutes: expected >= 0 (0: no time-based checkpoints)");
   o.eval_every = r.get_or<int64_t>("eval_every", o.eval_every);
   o.samples_every = r.get_or<int64_t>("samples_every", o.samples_every);
   o.samples_prompts = r.get_or<int64_t>("samples_prompts", o.samples_prompts);
@@ -171,6 +174,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
 
   fs::create_directories(run.dir);
   Checkpoints checkpoints(run.dir + "/checkpoints");
+  CheckpointSchedule schedule(o.save_every, o.save_minutes);
   Distributed single_process;                                   // [dist] no-op when run.dist is null
   Distributed& dist = run.dist ? *run.dist : single_process;    // [dist]
   dist.broadcast_parameters(policy);  // [dist] rank 0's weights, before AdamW copies its fp32 masters
@@ -197,7 +201,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
   }
   // A resumed run redoes the steps after its checkpoint: their old lines go first.
   if (dist.is_main()) {  // [dist] rank 0 alone writes metrics and samples
-    truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);
+    truncate_metrics_after(run.dir + "/metrics.jsonl", start_step, start_step == o.steps);
     truncate_metrics_after(run.dir + "/samples.jsonl", start_step);
   }
   MetricsWriter metrics(dist.is_main() ? run.dir + "/metrics.jsonl" : "/dev/null", start_step == 0);  // [dist]
@@ -508,7 +512,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
       if (tensorboard) tensorboard->add_text("samples", step, format_samples_markdown(written));
     }
     if (o.eval_every > 0 && step % o.eval_every == 0 && step != o.steps) run_eval(step);
-    if (o.write_checkpoints && ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps)) {
+    if (o.write_checkpoints && schedule.due(step, o.steps, dist)) {
       if (!all_finite(policy)) throw Error(cat("GRPO step ", step, ": the weights hold NaN or Inf; no checkpoint written"));
       if (dist.is_main()) {  // [dist] rank 0 writes; the others take part in the optimizer-state gather
         checkpoints.save(step, optimizer, Json{{"data", order.state()}, {"skipped_updates", skipped_total}}, run.save_model);
@@ -516,6 +520,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
         optimizer.state_tensors();
       }
       dist.barrier(std::chrono::hours(24));  // [dist] rank 0 writes the checkpoint; a dead rank 0 still fails it at once
+      schedule.saved();
     }
     if (tensorboard) tensorboard->flush();
     progress.advance();

@@ -40,7 +40,7 @@ JsonlLines read_jsonl_lines(const std::string& path) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     Json value;
     try {
-      value = parse_json(line, cat(path, ":line ", line_number));
+      value = parse_jsonl_line(line, cat(path, ":line ", line_number));
     } catch (const Error&) {
       if (!complete) {  // the writer has not finished this line yet
         out.partial_tail = true;
@@ -166,7 +166,19 @@ std::string html_escape(const std::string& text) {
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '\t':
+      case '\n':
+      case '\r': out += c; break;
+      default:
+        if ((c >= 0 && c < 0x20) || c == 0x7f) {
+          // Control characters from model text (NUL, ESC, BEL, ...) are shown, never embedded raw.
+          static const char* const kHex = "0123456789abcdef";
+          out += "\\x";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
     }
   }
   return out;

@@ -46,6 +46,9 @@ SftOptions SftOptions::from_json(const JsonReader& r) {
   }
   o.eval_every = r.get_or<int64_t>("eval_every", o.eval_every);
   o.save_every = r.get_or<int64_t>("save_every", o.save_every);
+  o.save_minutes = r.get_or<double>("save_minutes", o.save_minutes);
+  if (o.save_every < 0) r.fail("save_every: expected >= 0 (0: no step-count checkpoints)");
+  if (!(o.save_minutes >= 0)) r.fail("save_minutes: expected >= 0 (0: no time-based checkpoints)");
   o.log_every = r.get_or<int64_t>("log_every", o.log_every);
   o.gradient_checkpointing = r.get_or<bool>("gradient_checkpointing", o.gradient_checkpointing);
   if (o.steps < 0) r.fail("steps: expected >= 0");
@@ -83,6 +86,7 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
 
   const int64_t total = o.total_steps(static_cast<int64_t>(data.size()));
   Checkpoints checkpoints(run.dir + "/checkpoints");
+  CheckpointSchedule schedule(o.save_every, o.save_minutes);
   Distributed single_process;                                   // [dist] no-op when run.dist is null
   Distributed& dist = run.dist ? *run.dist : single_process;    // [dist]
   dist.broadcast_parameters(m);  // [dist] rank 0's weights, before AdamW copies its fp32 masters
@@ -98,7 +102,7 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
       spdlog::info("resuming SFT from {} (step {})", latest->dir, start_step);
     }
   }
-  if (dist.is_main()) truncate_metrics_after(run.dir + "/metrics.jsonl", start_step);       // [dist]
+  if (dist.is_main()) truncate_metrics_after(run.dir + "/metrics.jsonl", start_step, start_step == total);  // [dist]
   MetricsWriter metrics(dist.is_main() ? run.dir + "/metrics.jsonl" : "/dev/null", start_step == 0);  // [dist]
   std::unique_ptr<TensorBoardWriter> tensorboard;  // rank 0 only
   if (dist.is_main()) tensorboard = std::make_unique<TensorBoardWriter>(run.dir);
@@ -205,13 +209,14 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
     }
     progress.advance();
     if (o.eval_every > 0 && step % o.eval_every == 0 && step != total) run_eval(step);
-    if ((o.save_every > 0 && step % o.save_every == 0) || step == total) {
+    if (schedule.due(step, total, dist)) {
       if (dist.is_main()) {  // [dist] rank 0 writes; the others take part in the optimizer-state gather
         checkpoints.save(step, optimizer, Json{{"position", position}, {"skipped_updates", skipped_total}}, run.save_model);
       } else {
         optimizer.state_tensors();
       }
       dist.barrier(std::chrono::hours(24));  // [dist] rank 0 writes the checkpoint; a dead rank 0 still fails it at once
+      schedule.saved();
     }
   }
   run_eval(total);

@@ -2,6 +2,10 @@
 // user errors exit 1 with a message and no stack trace.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <iterator>
+
+#include "support/paths.h"
 #include "support/run_command.h"
 #include "zeroth/core/json.h"
 
@@ -94,4 +98,28 @@ TEST_CASE("zeroth bench train: whole GRPO steps of a tiny random model, one JSON
                          "/recipes/tiny/model_config.json --g 0");
   REQUIRE(bad.exit_code == 1);
   REQUIRE(bad.err.find("--g") != std::string::npos);
+}
+
+TEST_CASE("zeroth: a misspelled flag is a usage error before any work, with a did-you-mean", "[cli]") {
+  // The subcommand must not run with the default in place of the misspelled flag.
+  auto r = run_command(zeroth_binary() + " reward --rules r1_math --thread 2",
+                       R"({"completion": "\\boxed{1}", "answer": "1"})" "\n");
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.out.empty());  // nothing was scored
+  REQUIRE(r.err.find("--thread") != std::string::npos);
+  REQUIRE(r.err.find("did you mean --threads?") != std::string::npos);
+  auto bad_count = run_command(zeroth_binary() + " reward --rules r1_math --threads -1", "");
+  REQUIRE(bad_count.exit_code == 2);
+}
+
+TEST_CASE("zeroth bench train --dir refuses a directory of other files before any work", "[cli][output]") {
+  zeroth::testing::TempDir dir;
+  std::ofstream(dir.file("notes.txt")) << "mine";
+  auto r = run_command(zeroth_binary() + " bench train --config " + std::string(ZEROTH_SOURCE_DIR) +
+                       "/recipes/tiny/model_config.json --steps 1 --dir " + dir.path());
+  REQUIRE(r.exit_code == 1);
+  REQUIRE(r.err.find("--force") != std::string::npos);
+  std::ifstream in(dir.file("notes.txt"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(text == "mine");
 }

@@ -80,3 +80,36 @@ TEST_CASE("JsonReader::owning keeps its document alive", "[core][json]") {
   REQUIRE(child.as<int>() == 5);
   REQUIRE(child.path() == "a.b[0]");
 }
+
+TEST_CASE("json: nesting deeper than the limit is an error naming the source and line, not a stack overflow",
+          "[core][json]") {
+  const size_t limit = json_max_depth();
+  REQUIRE(limit == 512);
+  auto nested = [](size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  REQUIRE(parse_json(nested(limit), "ok.json").is_array());
+  REQUIRE_THROWS_WITH(parse_json("{\"a\":\n" + nested(70000) + "}", "deep.json"),
+                      Catch::Contains("deep.json:2:") && Catch::Contains("deeper than 512"));
+  // Brackets inside strings do not count.
+  REQUIRE(parse_json("{\"s\": \"" + std::string(10000, '[') + "\\\"\"}", "s.json")["s"].get<std::string>().size() == 10001);
+}
+
+TEST_CASE("json: a JSONL line over the size limit is an error naming its source", "[core][json]") {
+  REQUIRE(jsonl_max_line_bytes() == (size_t{64} << 20));
+  const std::string line = "{\"text\": \"" + std::string(jsonl_max_line_bytes(), 'x') + "\"}";
+  REQUIRE_THROWS_WITH(parse_jsonl_line(line, "in.jsonl:3"), Catch::Contains("in.jsonl:3: the line has") &&
+                                                                 Catch::Contains("ZEROTH_JSONL_MAX_LINE_BYTES"));
+  REQUIRE(parse_jsonl_line("{\"a\": 1}", "in.jsonl:4")["a"] == 1);
+}
+
+TEST_CASE("json: a duplicate key in one object is an error naming it; the same key in two objects is fine",
+          "[core][json]") {
+  REQUIRE_THROWS_WITH(parse_json(R"({"stages": [{"lr": 1, "steps": 2, "lr": 3}]})", "r.json"),
+                      Catch::Contains("r.json") && Catch::Contains("duplicate key \"lr\""));
+  Json ok = parse_json(R"({"a": {"x": 1}, "b": {"x": 2}, "x": {"x": {"x": 3}}})", "ok.json");
+  REQUIRE(ok["x"]["x"]["x"] == 3);
+}
+
+TEST_CASE("json: a number too large for a double is an Error naming the source (found by fuzzing)", "[core][json]") {
+  REQUIRE_THROWS_AS(parse_jsonl_line("[[[8888888888888888000E0000000010976666]]]", "in.jsonl:1"), Error);
+  REQUIRE_THROWS_WITH(parse_json("{\"lr\": 1e400}", "r.json"), Catch::Contains("r.json: invalid JSON: number overflow"));
+}

@@ -1,4 +1,5 @@
-// Save -> load round trips (single file and sharded), dtype conversion, strict loading errors.
+// Save -> load round trips (single file and sharded), dtype conversion, strict loading errors, and
+// what a save may replace in an existing directory.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -9,7 +10,9 @@
 #include "model/tiny.h"
 #include "support/paths.h"
 #include "support/tensor_asserts.h"
+#include "zeroth/core/error.h"
 #include "zeroth/core/fs.h"
+#include "zeroth/core/output_dir.h"
 #include "zeroth/core/safetensors.h"
 #include "zeroth/model/checkpoint.h"
 
@@ -121,4 +124,77 @@ TEST_CASE("checkpoint: strict loading lists every missing, unexpected and mis-sh
     CHECK(msg.find(dir.path() + "/m") != std::string::npos);
   }
   REQUIRE_THROWS_WITH(model::load_hf_model(dir.file("nope"), torch::kFloat, torch::kCPU), Catch::Contains("nope"));
+}
+
+namespace {
+
+std::set<std::string> entries(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: a save never removes files zeroth did not write", "[model][checkpoint][output]") {
+  auto m = tiny_model("qwen3");
+  TempDir dir;
+
+  SECTION("a directory of other files is refused, and nothing in it changes") {
+    const std::string out = dir.file("home");
+    write_file_atomic(out + "/notes.txt", "my notes");
+    write_file_atomic(out + "/config.json", "{\"mine\": 1}");
+    REQUIRE_THROWS_WITH(model::save_hf_model(*m, out), Catch::Contains(out) && Catch::Contains("--force") &&
+                                                              Catch::Contains("notes.txt"));
+    REQUIRE(entries(out) == std::set<std::string>{"config.json", "notes.txt"});
+    REQUIRE(read_file(out + "/config.json") == "{\"mine\": 1}");
+    REQUIRE(entries(dir.path()) == std::set<std::string>{"home"});  // no temp directory left beside it
+  }
+
+  SECTION("--force writes zeroth's files beside the others and removes none of them") {
+    const std::string out = dir.file("home");
+    write_file_atomic(out + "/notes.txt", "my notes");
+    write_file_atomic(out + "/sub/deep.txt", "deep");
+    model::SaveOptions options;
+    options.force = true;
+    model::save_hf_model(*m, out, options);
+    REQUIRE(read_file(out + "/notes.txt") == "my notes");
+    REQUIRE(read_file(out + "/sub/deep.txt") == "deep");
+    require_same_weights(*m, *model::load_hf_model(out, torch::kFloat, torch::kCPU));
+    REQUIRE(inspect_output_dir(out) == OutputDirState::ours);
+    REQUIRE(entries(out) == std::set<std::string>{".zeroth-output.json", "config.json", "generation_config.json",
+                                                  "model.safetensors", "notes.txt", "sub"});
+    // Saved again (now with the marker): the user's files still stay.
+    model::save_hf_model(*m, out);
+    REQUIRE(read_file(out + "/notes.txt") == "my notes");
+    REQUIRE(read_file(out + "/sub/deep.txt") == "deep");
+  }
+
+  SECTION("a model directory of zeroth's is replaced whole: old shards go, a file the user added stays") {
+    const std::string out = dir.file("model");
+    model::save_hf_model(*m, out, {.max_shard_bytes = 100000});
+    REQUIRE(fs::exists(out + "/model.safetensors.index.json"));
+    model::save_hf_model(*m, out);  // only ours there: the whole directory is swapped
+    REQUIRE(entries(out) == std::set<std::string>{".zeroth-output.json", "config.json", "generation_config.json",
+                                                  "model.safetensors"});
+    REQUIRE(entries(dir.path()) == std::set<std::string>{"model"});  // the old copy is gone, nothing else left
+    model::save_hf_model(*m, out, {.max_shard_bytes = 100000});
+    write_file_atomic(out + "/README.md", "my model card");
+    model::save_hf_model(*m, out);  // a user file there: files are replaced one by one
+    REQUIRE(read_file(out + "/README.md") == "my model card");
+    REQUIRE(entries(out) == std::set<std::string>{".zeroth-output.json", "README.md", "config.json",
+                                                  "generation_config.json", "model.safetensors"});
+    require_same_weights(*m, *model::load_hf_model(out, torch::kFloat, torch::kCPU));
+  }
+
+  SECTION("an empty directory is used; a file in the way is an error") {
+    const std::string out = dir.file("empty");
+    fs::create_directories(out);
+    model::save_hf_model(*m, out);
+    REQUIRE(fs::exists(out + "/model.safetensors"));
+    const std::string file = dir.file("a_file");
+    write_file_atomic(file, "x");
+    REQUIRE_THROWS_WITH(model::save_hf_model(*m, file), Catch::Contains("not a directory"));
+    REQUIRE(read_file(file) == "x");
+  }
 }

@@ -67,9 +67,9 @@ TEST_CASE("cli: init-model writes a loadable HF directory, score gives per-token
   auto s = run_command(zeroth_binary() + " score --model " + out + " --batch-size 2", input);
   INFO(s.err);
   REQUIRE(s.exit_code == 1);  // two bad lines
-  REQUIRE(s.err.find("line 3:") != std::string::npos);
-  REQUIRE(s.err.find("prompt is empty") != std::string::npos);
-  REQUIRE(s.err.find("line 4:") != std::string::npos);
+  REQUIRE(s.err.find("stdin:3: the prompt is empty") != std::string::npos);  // one location, not "line 3: stdin:3:"
+  REQUIRE(s.err.find("line 3") == std::string::npos);
+  REQUIRE(s.err.find("stdin:4: completion_ids") != std::string::npos);
   REQUIRE(s.err.find("outside the vocabulary") != std::string::npos);
   std::istringstream lines(s.out);
   std::vector<Json> outs;
@@ -99,4 +99,28 @@ TEST_CASE("cli: init-model rejects a vocabulary smaller than the tokenizer's", "
   REQUIRE(r.exit_code == 1);
   REQUIRE(r.err.find("vocab_size (100)") != std::string::npos);
   REQUIRE_FALSE(fs::exists(dir.file("m")));
+}
+
+TEST_CASE("cli: init-model --out never removes files it did not write", "[model][cli][output]") {
+  TempDir dir;
+  const std::string out = dir.file("home");
+  write_file_atomic(out + "/thesis.tex", "years of work");
+  const std::string command = zeroth_binary() + " init-model --config " + test_data_path("model/configs/qwen3.json") +
+                              " --tokenizer " + kTokenizer + " --out " + out;
+  auto r = run_command(command);
+  REQUIRE(r.exit_code == 1);
+  REQUIRE(r.err.find("--force") != std::string::npos);
+  REQUIRE(r.err.find("thesis.tex") != std::string::npos);
+  REQUIRE(read_file(out + "/thesis.tex") == "years of work");
+  REQUIRE_FALSE(fs::exists(out + "/config.json"));
+
+  r = run_command(command + " --force");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(read_file(out + "/thesis.tex") == "years of work");
+  REQUIRE(fs::exists(out + "/model.safetensors"));
+  // Once written, the directory is zeroth's: a second init-model replaces the model, not the thesis.
+  r = run_command(command + " --seed 9");
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(read_file(out + "/thesis.tex") == "years of work");
 }

@@ -58,3 +58,21 @@ TEST_CASE("zeroth reward: unknown rules and missing flag", "[rewards][cli]") {
   auto missing = run_command(zeroth_binary() + " reward", "");
   CHECK(missing.exit_code == 2);
 }
+
+TEST_CASE("zeroth reward: a 70,000-deep line is one bad line; the good lines around it are scored", "[rewards][cli]") {
+  std::string deep = R"({"completion": "x", "answer": "1", "extra": )" + std::string(70000, '[') +
+                     std::string(70000, ']') + "}";
+  std::string input = R"({"id": 1, "completion": "\\boxed{1}", "answer": "1"})" "\n" + deep + "\n" +
+                      R"({"id": 3, "completion": "\\boxed{2}", "answer": "1"})" "\n";
+  auto result = run_command(zeroth_binary() + " reward --rules r1_math", input);
+  INFO(result.err);
+  CHECK(result.exit_code == 1);  // not a crash (a signal gives -1 here)
+  CHECK(result.err.find("line 2:") != std::string::npos);
+  CHECK(result.err.find("deeper than") != std::string::npos);
+  std::istringstream lines(result.out);
+  std::vector<Json> out;
+  for (std::string line; std::getline(lines, line);) out.push_back(Json::parse(line));
+  REQUIRE(out.size() == 2);
+  CHECK(out[0]["id"] == 1);
+  CHECK(out[1]["id"] == 3);
+}

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "support/paths.h"
 #include "support/run_command.h"
@@ -110,4 +111,63 @@ TEST_CASE("recipe: every shipped recipe passes --dry-run", "[stages][recipe]") {
     REQUIRE(r.out.find("1. ") != std::string::npos);
   }
   REQUIRE(count >= 7);
+}
+
+TEST_CASE("recipe: --out refuses a directory of other files before any work; --force keeps them", "[stages][recipe][output]") {
+  testing::TempDir dir;
+  const std::string recipe = write_recipe(dir, std::string(R"({"stages": [)") + tiny_stage() + "]}");
+  const std::string out = dir.file("home");
+  fs::create_directories(out + "/sft");
+  std::ofstream(out + "/diary.txt") << "mine";
+  std::ofstream(out + "/sft/keep.txt") << "also mine";
+  const std::string command = testing::zeroth_binary() + " run " + recipe + " --out " + out;
+  auto r = testing::run_command(command);
+  REQUIRE(r.exit_code == 1);
+  REQUIRE(r.err.find("--force") != std::string::npos);
+  REQUIRE_FALSE(fs::exists(out + "/summary.json"));  // refused before any work
+
+  r = testing::run_command(testing::zeroth_binary() + " run --dry-run " + recipe + " --out " + out);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.out.find("needs --force") != std::string::npos);
+
+  r = testing::run_command(command + " --force");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(fs::exists(out + "/sft/model/model.safetensors"));
+  auto slurp = [](const std::string& p) { std::ifstream f(p); return std::string(std::istreambuf_iterator<char>(f), {}); };
+  REQUIRE(slurp(out + "/diary.txt") == "mine");
+  REQUIRE(slurp(out + "/sft/keep.txt") == "also mine");
+  // Now it is a run directory of zeroth's: a plain run (no --force) is accepted and skips the done stage.
+  r = testing::run_command(command);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(slurp(out + "/diary.txt") == "mine");
+}
+
+TEST_CASE("recipe: a bad later-stage input stops the run before the first stage trains", "[stages][recipe]") {
+  testing::TempDir dir;
+  const std::string empty = dir.file("empty.jsonl"), garbage = dir.file("garbage.jsonl"), good = dir.file("good.jsonl");
+  std::ofstream(empty) << "\n\n";
+  std::ofstream(garbage) << "{\"question\": \"1+1\", \"answer\": \"2\"}\nthis is not json\n";
+  std::ofstream(good) << "{\"question\": \"1+1\", \"answer\": \"2\"}\n";
+  fs::create_directories(dir.file("a_dir"));
+  struct Case {
+    std::string stage2, expected;
+  };
+  const std::vector<Case> cases = {
+      {R"("data": {"path": "DIR/a_dir"})", "is a directory"},
+      {R"("data": {"path": "DIR/empty.jsonl"})", "no examples"},
+      {R"("data": {"path": "DIR/garbage.jsonl"})", "garbage.jsonl:2"},
+      {R"("data": {"path": "DIR/good.jsonl"}, "prompt": "Q: {question} {nope}")", "nope"},
+  };
+  for (const auto& c : cases) {
+    std::string stage2 = c.stage2;
+    for (size_t at; (at = stage2.find("DIR")) != std::string::npos;) stage2.replace(at, 3, dir.path());
+    INFO(stage2);
+    RunOptions o;
+    o.recipe = write_recipe(dir, std::string(R"({"stages": [)") + tiny_stage() +
+                                     R"(, {"kind": "grpo", "model": "${previous}", "rules": "r1_math", )" + stage2 + "}]}");
+    o.out = dir.file("run");
+    REQUIRE_THROWS_WITH(run_recipe(o), Catch::Contains(c.expected) && Catch::Contains("nothing was run"));
+    REQUIRE_FALSE(fs::exists(o.out));  // stage 1 never started
+  }
 }

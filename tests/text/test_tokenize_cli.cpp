@@ -51,7 +51,11 @@ TEST_CASE("zeroth tokenize encodes, decodes and renders chats", "[text][cli]") {
   std::string first;
   std::getline(ref, first);
   Json expected = Json::parse(first);
-  Json input = {{"messages", expected["messages"]}, {"add_generation_prompt", expected["add_generation_prompt"]}};
+  // The reference was rendered on a fixed date; without date_string Llama 3's template takes today's
+  // (strftime_now), as transformers does.
+  Json input = {{"messages", expected["messages"]},
+                {"add_generation_prompt", expected["add_generation_prompt"]},
+                {"date_string", "26 Jul 2024"}};
   auto chat = run_command(cmd + " --chat", input.dump() + "\n");
   INFO(chat.err);
   REQUIRE(chat.exit_code == 0);
@@ -69,7 +73,13 @@ TEST_CASE("zeroth tokenize reports bad lines and keeps going", "[text][cli][erro
   CHECK(r.err.find("line 3: expected a string field \"text\"") != std::string::npos);
   auto d = run_command(cmd + " --decode", "{\"ids\": [999999]}\n");
   CHECK(d.exit_code == 1);
-  CHECK(d.err.find("unknown token id 999999") != std::string::npos);
+  CHECK(d.err.find("line 1: ids[0]: token id 999999 is outside the vocabulary") != std::string::npos);
+  // Ids past 32 bits are errors too, not their low bits (4294967368 = 2^32 + 72 once decoded as "H").
+  auto wide = run_command(cmd + " --decode", "{\"ids\": [4294967368]}\n{\"ids\": [-1]}\n{\"ids\": [72]}\n");
+  CHECK(wide.exit_code == 1);
+  CHECK(wide.err.find("line 1: ids[0]: token id 4294967368 is outside") != std::string::npos);
+  CHECK(wide.err.find("line 2: ids[0]: token id -1 is outside") != std::string::npos);
+  CHECK(parse_lines(wide.out).size() == 1);
   auto missing = run_command(zeroth_binary() + " tokenize --tokenizer /nonexistent/dir", "");
   CHECK(missing.exit_code == 1);
   CHECK(missing.err.find("/nonexistent/dir") != std::string::npos);

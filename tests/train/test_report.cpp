@@ -98,6 +98,11 @@ TEST_CASE("html_escape: the five characters that matter", "[train][report]") {
   CHECK(html_escape("plain é") == "plain é");
 }
 
+TEST_CASE("html_escape: control characters from model text become visible escapes", "[train][report]") {
+  CHECK(html_escape(std::string("a\0b\x1b[31m\a\x7f", 10)) == "a\\x00b\\x1b[31m\\x07\\x7f");
+  CHECK(html_escape("tab\tnew\nline\r") == "tab\tnew\nline\r");  // layout characters stay
+}
+
 TEST_CASE("highlight_format_tags: escapes text, wraps tags, never leaves a span open", "[train][report]") {
   CHECK(highlight_format_tags("<think>1<2</think><answer>x</answer>") ==
         "<span class=\"fmt-think\"><span class=\"tag\">&lt;think&gt;</span>1&lt;2"

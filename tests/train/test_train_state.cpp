@@ -10,6 +10,8 @@
 #include "support/paths.h"
 #include "zeroth/core/fs.h"
 #include "zeroth/core/random.h"
+#include "zeroth/train/checkpoints.h"
+#include "zeroth/train/distributed.h"
 #include "zeroth/train/optimizer.h"
 #include "zeroth/train/schedule.h"
 #include "zeroth/train/train_state.h"
@@ -168,4 +170,42 @@ TEST_CASE("train state: loading into another model or from nothing is a clear er
                       Catch::Contains("optimizer.safetensors") && Catch::Contains("master.weight") && Catch::Contains("shape"));
   write_file_atomic(tmp.file("s/train_state.json"), R"({"format": "something else", "version": 1})");
   REQUIRE_THROWS_WITH(load_train_state(tmp.file("s"), opt), Catch::Contains("train_state.json: format"));
+}
+
+TEST_CASE("truncate_metrics_after: later steps go; at the last checkpoint its evaluation lines go too",
+          "[train][checkpoint]") {
+  TempDir dir;
+  const std::string path = dir.file("metrics.jsonl");
+  const std::string lines = R"({"step": 1, "loss": 0.5})" "\n" R"({"step": 2, "loss": 0.4})" "\n"
+                            R"({"step": 2, "eval/accuracy": 0.3})" "\n" R"({"step": 3, "loss": 0.3})" "\n"
+                            R"({"step": 3, "eval/acc)";  // torn by a kill
+  write_file_atomic(path, lines);
+  truncate_metrics_after(path, 2);
+  REQUIRE(read_file(path) == R"({"step": 1, "loss": 0.5})" "\n" R"({"step": 2, "loss": 0.4})" "\n"
+                             R"({"step": 2, "eval/accuracy": 0.3})" "\n");
+  truncate_metrics_after(path, 2, /*drop_eval_at_step=*/true);
+  REQUIRE(read_file(path) == R"({"step": 1, "loss": 0.5})" "\n" R"({"step": 2, "loss": 0.4})" "\n");
+}
+
+TEST_CASE("checkpoints: an unfinished step-N.tmp of an earlier run is removed; the schedule saves by steps",
+          "[train][checkpoint]") {
+  TempDir dir;
+  write_file_atomic(dir.file("checkpoints/step-4.tmp/state/optimizer.safetensors"), "half");
+  write_file_atomic(dir.file("checkpoints/step-3/keep"), "done");
+  Checkpoints checkpoints(dir.file("checkpoints"));
+  REQUIRE_FALSE(std::filesystem::exists(dir.file("checkpoints/step-4.tmp")));
+  REQUIRE(std::filesystem::exists(dir.file("checkpoints/step-3/keep")));
+
+  Distributed single;
+  CheckpointSchedule every_three(3, /*save_minutes=*/0);
+  std::vector<int64_t> saved;
+  for (int64_t step = 1; step <= 10; ++step) {
+    if (every_three.due(step, 10, single)) saved.push_back(step);
+  }
+  REQUIRE(saved == std::vector<int64_t>{3, 6, 9, 10});
+  CheckpointSchedule by_time(0, /*save_minutes=*/1e-9);  // always late
+  REQUIRE(by_time.due(1, 10, single));
+  CheckpointSchedule off(0, 0);
+  REQUIRE_FALSE(off.due(1, 10, single));
+  REQUIRE(off.due(10, 10, single));
 }

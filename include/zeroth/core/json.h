@@ -31,6 +31,13 @@ Json parse_json(const std::string& text, const std::string& source);
 // Reads and parses a file (comments allowed); errors name the file.
 Json load_json(const std::string& path);
 
+// One line of a JSONL input: parse_json after a size check. Both bounds are errors naming
+// `source`: lines over jsonl_max_line_bytes() (64 MiB; ZEROTH_JSONL_MAX_LINE_BYTES) and, for every
+// parse_json, nesting deeper than json_max_depth() (512; ZEROTH_JSON_MAX_DEPTH).
+Json parse_jsonl_line(const std::string& line, const std::string& source);
+size_t jsonl_max_line_bytes();
+size_t json_max_depth();
+
 // "a number", "a string", ... for messages.
 std::string json_type_name(const Json& value);
 

@@ -41,10 +41,17 @@ struct SaveOptions {
   std::string copy_from;
   // Stored dtype; default the model's (bit-exact round trip).
   std::optional<c10::ScalarType> dtype;
+  // Write into a directory that holds files zeroth did not write (core/output_dir.h); even then
+  // only the files zeroth writes are replaced. `flag` names the path's option in errors.
+  bool force = false;
+  std::string flag = "model directory";
 };
-// Writes `dir` (replacing it if it exists) atomically: everything goes to a sibling temp directory
-// that is renamed over `dir` at the end. LoRA adapters are not written (merge them first, or save
-// them with save_lora_adapter).
+// Writes the model to `dir`: an absent or empty directory, or one zeroth wrote (its marker lists
+// the files), is replaced atomically (built in a sibling temp directory, swapped in by rename; the
+// old files are removed by name). A directory with other files is refused unless options.force;
+// then, and when the user added files to a model directory of zeroth's, only zeroth's files are
+// replaced, one rename each. Nothing zeroth did not write is ever removed. LoRA adapters are not
+// written (merge them first, or save them with save_lora_adapter).
 void save_hf_model(const TransformerImpl& model, const std::string& dir, const SaveOptions& options = {});
 
 // Files copied by save_hf_model when present in SaveOptions::copy_from.

@@ -80,6 +80,11 @@ class TransformerImpl : public torch::nn::Module {
   void set_gradient_checkpointing(bool enabled) { gradient_checkpointing_ = enabled; }
   bool gradient_checkpointing() const { return gradient_checkpointing_; }
 
+  // Diagnosis of non-finite outputs: while on, the embedding, every layer's output and the final
+  // norm are checked, and the first that holds a NaN or Inf is an Error naming it
+  // ("model.layers.2: the output holds NaN or Inf ..."). Costs a pass over each activation.
+  void set_check_finite(bool enabled) { check_finite_ = enabled; }
+
   const ModelConfig& config() const { return cfg_; }
   ModelConfig& mutable_config() { return cfg_; }
   c10::ScalarType dtype() const;
@@ -95,6 +100,7 @@ class TransformerImpl : public torch::nn::Module {
   torch::Tensor inv_freq_cpu_;  // [D/2] fp32
   torch::Tensor inv_freq_;      // on the model's device (refreshed when it moves)
   bool gradient_checkpointing_ = false;
+  bool check_finite_ = false;
 };
 TORCH_MODULE(Transformer);
 

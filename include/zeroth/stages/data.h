@@ -51,6 +51,10 @@ struct DataSpec {
 DataSpec parse_data_spec(const JsonReader& reader);
 // The examples of one split (kAll ignores eval_fraction). Errors name the file and line.
 std::vector<Json> load_examples(const DataSpec& spec, Split split);
+// The first `per_file` examples of each file of `spec` (the generator's first ones for generated
+// data): what `zeroth run` reads of every stage before the first one starts, so that a directory,
+// an empty or garbled file, or a missing field is found before any training. Errors as load_examples.
+std::vector<Json> peek_examples(const DataSpec& spec, int64_t per_file);
 // Human-readable source for plans and logs.
 std::string describe(const DataSpec& spec);
 

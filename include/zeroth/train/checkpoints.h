@@ -6,6 +6,7 @@
 // removed after the new one is in place.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -40,8 +41,29 @@ class Checkpoints {
   int64_t keep_last_;
 };
 
+class Distributed;
+
+// When a training loop writes a checkpoint: at the last step, every `save_every` steps (0: off), and
+// when `save_minutes` (0: off) have passed since the last one. The default of both trainers is
+// save_minutes = 30, so a killed run loses at most about half an hour even when a recipe sets no
+// save_every. Ranks decide together ([dist]: one all-reduce per step when save_minutes is on), so
+// a time-based save never happens on one rank alone.
+class CheckpointSchedule {
+ public:
+  CheckpointSchedule(int64_t save_every, double save_minutes);
+  bool due(int64_t step, int64_t last_step, Distributed& dist);
+  void saved();  // restarts the clock
+
+ private:
+  int64_t save_every_;
+  double save_minutes_;
+  std::chrono::steady_clock::time_point last_;
+};
+
 // Drops the lines of a metrics.jsonl whose "step" is above `step` (the steps a resumed run redoes),
-// and a torn last line.
-void truncate_metrics_after(const std::string& path, int64_t step);
+// and a torn last line. With `drop_eval_at_step`, also the evaluation lines ("eval/..." figures) of
+// `step` itself: a run resumed from its last checkpoint redoes the final evaluation, which comes
+// after that checkpoint.
+void truncate_metrics_after(const std::string& path, int64_t step, bool drop_eval_at_step = false);
 
 }  // namespace zeroth::train

@@ -40,7 +40,8 @@ struct GrpoOptions {
   OptimizerOptions optimizer;
   bool dynamic_sampling = false;          // DAPO: drop zero-variance groups and sample more prompts
   int64_t max_resample_rounds = 3;        // extra sampling rounds per step with dynamic sampling
-  int64_t save_every = 0;                 // checkpoint every N steps (0: at the end only)
+  int64_t save_every = 0;                 // checkpoint every N steps (0: off)
+  double save_minutes = 30;               // and N minutes after the last one (0: off); always at the end
   bool write_checkpoints = true;          // false: none at all (benchmarks; not a recipe key)
   int64_t eval_every = 0;                 // evaluate every N steps (0: at the end only)
   int64_t samples_every = 10;             // write samples.jsonl every N steps

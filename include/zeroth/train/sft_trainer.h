@@ -30,7 +30,8 @@ struct SftOptions {
   algo::LossAggregation loss_agg_mode = algo::LossAggregation::TokenMean;
   OptimizerOptions optimizer;            // defaults: lr 1e-5, cosine, warmup 3% (from_json overrides)
   int64_t eval_every = 0;                // 0: at the end only
-  int64_t save_every = 0;                // 0: at the end only
+  int64_t save_every = 0;                // checkpoint every N steps (0: off)
+  double save_minutes = 30;              // and N minutes after the last one (0: off); always at the end
   int64_t log_every = 10;
   bool gradient_checkpointing = false;
 

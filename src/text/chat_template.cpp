@@ -829,9 +829,34 @@ class ExprParser {
       n->a = e;
       n->b = parse_unary();
       e = n;
+      // jinja2 folds `-2` into the constant -2 and writes it unparenthesised into Python, so
+      // `-2 ** x` is -(2 ** x) there unless x is constant too (then (-2) ** x is folded).
+      if (n->a->kind == Expr::Kind::kNeg && n->a->a->kind == Expr::Kind::kLiteral && n->a->a->literal.is_number() &&
+          !is_constant(*n->b)) {
+        auto neg = make(Expr::Kind::kNeg);
+        neg->line = n->a->line;
+        n->a = n->a->a;
+        neg->a = n;
+        e = neg;
+      }
       line = peek().line;
     }
     return e;
+  }
+  static bool is_constant(const Expr& e) {
+    switch (e.kind) {
+      case Expr::Kind::kLiteral: return true;
+      case Expr::Kind::kNeg:
+      case Expr::Kind::kNot: return is_constant(*e.a);
+      case Expr::Kind::kBinary:
+      case Expr::Kind::kAnd:
+      case Expr::Kind::kOr: return is_constant(*e.a) && is_constant(*e.b);
+      case Expr::Kind::kList:
+        for (const auto& x : e.args)
+          if (!is_constant(*x)) return false;
+        return true;
+      default: return false;
+    }
   }
   // As jinja2: the operand of a sign takes no filters, the signed value does (-3|abs == 3).
   ExprPtr parse_unary(bool with_filters = true) {

@@ -216,6 +216,8 @@ TEST_CASE("jinja2 features, each checked against jinja2's own rendering", "[text
   CHECK(probe("{% for i in [1,2] %}{% set x %}{% break %}{% endset %}{{ i }}{% endfor %}") == "");
   CHECK(probe("{% for i in [1, 2, 3] %}{% macro show() %}{{ i }}{% endmacro %}{{ show() }}{% endfor %}") == "123");
   CHECK(probe("{{ 1e999 }}") == "inf");
+  // jinja2 folds -2 to a constant written unparenthesised into Python: -2 ** x is -(2 ** x).
+  CHECK(probe("{% set t = true %}{% set n = 3 %}{{ -2 ** 2 }} {{ -2 ** t }} {{ -2 ** (1 + 1) }} {{ -2.0 ** n }} {{ -n ** 2 }}") == "4 -2 4 -8.0 9");
   CHECK(probe("{{ 1e2 % -2 }} {{ -7.5 // 2 }} {{ 7.5 % -2 }} {{ -0.0 }} {{ 0.0 // -1 }} {{ -1 // 3.0 }}") == "-0.0 -4.0 -0.5 -0.0 -0.0 -1.0");
   CHECK(probe("{{ 'abc'.removeprefix('ab') }}{{ 'abc'.removesuffix('bc') }}{{ 'abc'.removeprefix('x') }}") == "caabc");
   CHECK(probe("{% for s in ['abc', 'ÉtÉ', 'é1', '٣4', '½', 'ABC', 'Abc', '', ' \t', 'a b', 'ǅ', 'x_'] %}{{ s.isdigit() }}{{ s.isalpha() }}{{ s.isalnum() }}{{ s.isspace() }}{{ s.islower() }}{{ s.isupper() }};{% endfor %}") == "FalseTrueTrueFalseTrueFalse;FalseTrueTrueFalseFalseFalse;FalseFalseTrueFalseTrueFalse;TrueFalseTrueFalseFalseFalse;FalseFalseTrueFalseFalseFalse;FalseTrueTrueFalseFalseTrue;FalseTrueTrueFalseFalseFalse;FalseFalseFalseFalseFalseFalse;FalseFalseFalseTrueFalseFalse;FalseFalseFalseFalseTrueFalse;FalseTrueTrueFalseFalseFalse;FalseFalseFalseFalseTrueFalse;");

@@ -2955,7 +2955,8 @@ class Renderer {
       if (op == "*") return Value::of(p * q);
       if (op == "**") {
         if (p == 0 && q < 0) fail("0.0 cannot be raised to a negative power");
-        if (p < 0 && q != std::floor(q)) fail("a negative number to a fractional power is complex; zeroth has no complex numbers");
+        // A negative number to a fractional power is complex in Python; zeroth has no complex
+        // numbers and gives NaN (true, like the complex result, but it prints as nan).
         return Value::of(std::pow(p, q));
       }
       if (q == 0) fail("division by zero");

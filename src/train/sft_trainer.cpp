@@ -94,11 +94,16 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
   optimizer.shard(dist);                                        // [dist] ZeRO-1
   NonFiniteGuard guard(o.optimizer.max_consecutive_skips);
   int64_t start_step = 0, position = 0, skipped_total = 0;
+  // The loss logged every log_every steps is the mean since the last log: its sums travel with the
+  // checkpoint, so a resumed run logs the uninterrupted run's figures.
+  double window_loss = 0, window_tokens = 0;
   if (run.resume) {
     if (auto latest = checkpoints.latest()) {
       start_step = checkpoints.restore(*latest, optimizer);
       position = latest->state.value("position", int64_t{0});
       skipped_total = latest->state.value("skipped_updates", int64_t{0});
+      window_loss = latest->state.value("window_loss", 0.0);
+      window_tokens = latest->state.value("window_tokens", 0.0);
       spdlog::info("resuming SFT from {} (step {})", latest->dir, start_step);
     }
   }
@@ -130,7 +135,7 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
   if (start_step == 0 && o.eval_every > 0) run_eval(0);
 
   auto window_start = std::chrono::steady_clock::now();
-  double window_loss = 0, window_tokens = 0, window_padded = 0;
+  double window_padded = 0;
   for (int64_t step = start_step + 1; step <= total; ++step) {
     std::vector<int64_t> rows;
     for (int64_t i = 0; i < o.batch_size; ++i, ++position) {
@@ -211,7 +216,12 @@ Json train_sft(const SftRun& run, const SftOptions& o) {
     if (o.eval_every > 0 && step % o.eval_every == 0 && step != total) run_eval(step);
     if (schedule.due(step, total, dist)) {
       if (dist.is_main()) {  // [dist] rank 0 writes; the others take part in the optimizer-state gather
-        checkpoints.save(step, optimizer, Json{{"position", position}, {"skipped_updates", skipped_total}}, run.save_model);
+        checkpoints.save(step, optimizer,
+                         Json{{"position", position},
+                              {"skipped_updates", skipped_total},
+                              {"window_loss", window_loss},
+                              {"window_tokens", window_tokens}},
+                         run.save_model);
       } else {
         optimizer.state_tensors();
       }

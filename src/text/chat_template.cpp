@@ -943,7 +943,7 @@ class ExprParser {
       }
       default: break;
     }
-    --p_;
+    if (t.kind != Tok::Kind::kEnd) --p_;  // next() does not move past the end
     fail("expected an expression");
   }
   void parse_call_args(std::vector<ExprPtr>& args, std::vector<std::pair<std::string, ExprPtr>>& kwargs) {

@@ -1783,6 +1783,7 @@ class Renderer {
       std::string k;
       if (key.is_string()) k = key.data.get<std::string>();
       else if (key.is_data() && key.data.is_number_integer()) k = int_key(key.data.get<int64_t>());
+      else if (key.is_data() && key.data.is_boolean()) k = int_key(key.data.get<bool>() ? 1 : 0);  // True == 1
       else return Value::undefined("item");
       auto it = j.find(k);
       return it == j.end() ? Value::undefined(key_text(k)) : Value::of(*it);
@@ -2829,6 +2830,7 @@ class Renderer {
         fail(cat("unhashable type: ", needle.data.is_array() ? "'list'" : "'dict'"));
       if (needle.is_string()) return hay.contains(needle.data.get<std::string>());
       if (needle.is_data() && needle.data.is_number_integer()) return hay.contains(int_key(needle.data.get<int64_t>()));
+      if (needle.is_data() && needle.data.is_boolean()) return hay.contains(int_key(needle.data.get<bool>() ? 1 : 0));  // True == 1
       return false;
     }
     fail(cat("argument of type ", type_name(hay_v), " is not iterable"));

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "zeroth/core/cpu_isa.h"
 #include "zeroth/core/device.h"
 #include "zeroth/core/error.h"
 #include "zeroth/core/log.h"
@@ -125,6 +126,8 @@ int main(int argc, char** argv) {
       return code == 0 ? 0 : 2;
     }
     // The command's work, after the whole line parsed (cli::on_parsed).
+    check_cpu_isa_request();
+    spdlog::debug("cpu kernels: {} path (this CPU's best: {})", cpu_isa_name(cpu_isa()), cpu_isa_name(detected_cpu_isa()));
     if (cli::parsed_action()) cli::parsed_action()();
   } catch (const zeroth::Error& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -4,6 +4,7 @@ set(ZEROTH_core_SOURCES
   src/core/fs.cpp
   src/core/output_dir.cpp
   src/core/memory.cpp
+  src/core/cpu_isa.cpp
   src/core/log.cpp
   src/core/metrics.cpp
   src/core/progress.cpp

@@ -30,6 +30,7 @@ bool detect_amx() {
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
   const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
   if (!amx_bf16 || !amx_tile || !cpu_has_avx512()) return false;  // the stores use AVX-512
+  if (cpu_isa() < CpuIsa::amx) return false;                      // ZEROTH_CPU_ISA asked for less
   // Linux hands out the 8 KB tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM for
   // XFEATURE_XTILEDATA); without it the first tile instruction kills the process.
   constexpr long kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023, kXtiledata = 18;

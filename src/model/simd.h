@@ -9,10 +9,13 @@
 
 #include <immintrin.h>
 
+#include "zeroth/core/cpu_isa.h"
+
 namespace zeroth::model::kernels {
 
+// Whether the AVX-512 paths run: the CPU has AVX-512F and ZEROTH_CPU_ISA does not ask for less.
 inline bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
+  static const bool has = cpu_isa() >= CpuIsa::avx512;
   return has;
 }
 

@@ -123,3 +123,14 @@ TEST_CASE("zeroth bench train --dir refuses a directory of other files before an
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   REQUIRE(text == "mine");
 }
+
+TEST_CASE("zeroth: ZEROTH_CPU_ISA naming no level is a clear error before any work", "[cli]") {
+  auto r = run_command("ZEROTH_CPU_ISA=avx9 " + zeroth_binary() + " reward --rules r1_math",
+                       R"({"completion": "\\boxed{1}", "answer": "1"})" "\n");
+  REQUIRE(r.exit_code == 1);
+  REQUIRE(r.out.empty());
+  REQUIRE(r.err.find("ZEROTH_CPU_ISA=\"avx9\": expected generic, avx2, avx512 or amx") != std::string::npos);
+  auto generic = run_command("ZEROTH_CPU_ISA=generic " + zeroth_binary() + " reward --rules r1_math",
+                             R"({"completion": "\\boxed{1}", "answer": "1"})" "\n");
+  REQUIRE(generic.exit_code == 0);  // every CPU has the generic loops
+}

@@ -145,6 +145,26 @@ if(NOT TARGET Torch::Torch)
   if(ZEROTH_CUDA)
     set_property(TARGET Torch::Torch APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS ZEROTH_CUDA=1)
   endif()
+  # PyTorch wheels export parts of std::filesystem (remove_all, permissions, ...) from libtorch.so
+  # and libtorch_cpu.so. Ahead of libstdc++ in an executable's library order they take our calls,
+  # and their remove_all jumps to address 0 (every test's TempDir crashed). libstdc++ goes first.
+  find_program(ZEROTH_NM NAMES nm)
+  set(_zeroth_std_fs_exports 0)
+  foreach(_lib libtorch.so libtorch_cpu.so)
+    if(ZEROTH_NM AND EXISTS "${TORCH_INSTALL_PREFIX}/lib/${_lib}")
+      execute_process(COMMAND "${ZEROTH_NM}" -D --defined-only "${TORCH_INSTALL_PREFIX}/lib/${_lib}"
+                      COMMAND grep -c "_ZNSt10filesystem" OUTPUT_VARIABLE _n OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+      if(_n GREATER 0)
+        math(EXPR _zeroth_std_fs_exports "${_zeroth_std_fs_exports} + ${_n}")
+      endif()
+    endif()
+  endforeach()
+  if(_zeroth_std_fs_exports GREATER 0)
+    message(STATUS "zeroth: this LibTorch exports ${_zeroth_std_fs_exports} std::filesystem symbols; "
+      "libstdc++ is linked ahead of it")
+    set_property(TARGET Torch::Torch APPEND PROPERTY INTERFACE_LINK_OPTIONS
+      "SHELL:-Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state")
+  endif()
 endif()
 
 function(zeroth_torch_pch target)

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "model/tiny.h"
 #include "support/tensor_asserts.h"
@@ -204,7 +205,17 @@ TEST_CASE("transformer: bf16 decode steps (fused CPU kernels) agree with the bf1
       for (int i = 0; i < 3; ++i) {
         auto ref = full[i][num_new[i] + step];
         require_close(logits[i], ref, 0.05);
+#if TORCH_VERSION_MAJOR >= 2
+        // LibTorch 2.x's full forward runs fused SDPA (other bf16 rounding than the decode kernels):
+        // a near-tie of the tiny model's flat logits may flip, so the decode's top token must be a
+        // top token of the full forward to within 1% of its largest |logit|.
+        const int64_t top = logits[i].argmax().item<int64_t>();
+        INFO("full forward: max " << ref.max().item<float>() << " at " << ref.argmax().item<int64_t>() << ", "
+                                  << ref[top].item<float>() << " at the decode's top token " << top);
+        REQUIRE(ref[top].item<float>() >= ref.max().item<float>() - 0.01f * std::max(1.0f, ref.abs().max().item<float>()));
+#else
         REQUIRE(logits[i].argmax().item<int64_t>() == ref.argmax().item<int64_t>());
+#endif
       }
     }
   }

@@ -218,10 +218,10 @@ def _stmts(rng, depth=0, n=None):
             out.append(f"{text}{_ws(rng, '{%')} for {var} in {it} {_close(rng, '%}')}{body}"
                        f"{_ws(rng, '{%')} endfor {_close(rng, '%}')}")
         elif r < 0.75:
-            # Set names nothing else reads: jinja2 resolves a name that the template assigns at top
-            # level anywhere to undefined inside loops and blocks before the assignment, a scoping
-            # quirk zeroth does not copy.
-            out.append(f"{text}{_ws(rng, '{%')} set w = {_expr(rng)} {_close(rng, '%}')}{{{{ w }}}}")
+            # Also names read elsewhere: jinja2 makes a name assigned unconditionally at top level
+            # undefined inside loops, blocks and macros until the assignment runs.
+            target = rng.choice(["w", "w", "s", "n", "l"])
+            out.append(f"{text}{_ws(rng, '{%')} set {target} = {_expr(rng)} {_close(rng, '%}')}{{{{ {target} }}}}")
         elif r < 0.82:
             out.append(f"{text}{{% macro m(a, b='B') %}}[{{{{ a }}}}{{{{ b }}}}{_stmts(rng, depth + 1, 1)}]{{% endmacro %}}"
                        f"{{{{ m({_expr(rng)}) }}}}{{{{ m(1, b={_expr(rng)}) }}}}")

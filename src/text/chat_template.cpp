@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 
 #include <unicode/locid.h>
 #include <unicode/uchar.h>
@@ -1109,7 +1110,63 @@ const char* const kFilterBody = "\x01body";
 struct ChatTemplate::Program {
   Body body;
   std::string name;
+  // Names the template assigns unconditionally at its top level before reading them there. jinja2
+  // compiles them as top-level locals, so inside loops, blocks and macros they are undefined until
+  // the assignment runs, whatever the context holds (see late_bound_names).
+  std::set<std::string> late_bound;
 };
+
+namespace {
+
+// The names an expression reads.
+void expr_names(const Expr& e, std::set<std::string>& out) {
+  if (e.kind == Expr::Kind::kName) out.insert(e.name);
+  for (const ExprPtr& x : {e.a, e.b, e.c, e.d})
+    if (x) expr_names(*x, out);
+  for (const ExprPtr& x : e.args)
+    if (x) expr_names(*x, out);
+  for (const auto& kv : e.kwargs)
+    if (kv.second) expr_names(*kv.second, out);
+}
+
+// jinja2's symbol analysis of the top-level frame, in template order: a name read there before
+// any assignment is loaded from the context at the start; a name assigned inside an if branch is
+// too; a name whose first top-level mention is an unconditional assignment is a plain local.
+void late_bound_names(const Body& body, bool conditional, std::set<std::string>& declared,
+                      std::set<std::string>& late) {
+  auto reads = [&](const ExprPtr& e) {
+    if (!e) return;
+    std::set<std::string> names;
+    expr_names(*e, names);
+    for (const std::string& n : names) declared.insert(n);
+  };
+  auto stores = [&](const std::string& n) {
+    if (declared.insert(n).second && !conditional) late.insert(n);
+  };
+  for (const auto& node : body) {
+    const Node& n = *node;
+    switch (n.kind) {
+      case Node::Kind::kOutput: reads(n.expr); break;
+      case Node::Kind::kIf:
+        for (const auto& [cond, branch] : n.branches) reads(cond);
+        for (const auto& [cond, branch] : n.branches) late_bound_names(branch, true, declared, late);
+        break;
+      case Node::Kind::kSet:
+        reads(n.expr);
+        if (n.attribute) declared.insert(n.targets[0]);  // ns.attr = ... reads ns
+        else for (const std::string& t : n.targets) stores(t);
+        break;
+      case Node::Kind::kSetBlock: stores(n.targets[0]); break;
+      case Node::Kind::kFor: reads(n.expr); break;
+      case Node::Kind::kFilterBlock:
+      case Node::Kind::kCallBlock: reads(n.expr); break;
+      case Node::Kind::kBlock: late_bound_names(n.body, conditional, declared, late); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
 
 namespace {
 
@@ -1352,7 +1409,8 @@ bool is_in(const std::string& name, std::initializer_list<const char*> names) {
 
 class Renderer {
  public:
-  Renderer(const std::string& name, std::time_t now) : name_(name), now_(now) {}
+  Renderer(const std::string& name, std::time_t now, const std::set<std::string>& late_bound)
+      : name_(name), now_(now), late_bound_(late_bound) {}
 
   Scopes scopes;
   std::string out;
@@ -1366,18 +1424,29 @@ class Renderer {
   [[noreturn]] void fail(const std::string& what) const { throw Error(cat(where(line_), ": ", what)); }
 
   Value lookup(const std::string& name) const {
-    for (size_t k = scopes.size(); k-- > 0;) {
+    // Inside a loop, block or macro, a late-bound top-level name skips the context (scopes[0]).
+    size_t lowest = frame_depth_ > 0 && late_bound_.count(name) ? 1 : 0;
+    for (size_t k = scopes.size(); k-- > lowest;) {
       auto it = scopes[k].find(name);
       if (it != scopes[k].end()) return it->second;
     }
-    if (is_in(name, {"namespace", "raise_exception", "range", "dict", "strftime_now"})) return Value::function(name);
+    if (lowest == 0 && is_in(name, {"namespace", "raise_exception", "range", "dict", "strftime_now"}))
+      return Value::function(name);
     return Value::undefined(name);
   }
+
+  // A nested frame (loop body, set or filter block, macro or caller body) while it lives.
+  struct Frame {
+    int& depth;
+    explicit Frame(int& d) : depth(d) { ++depth; }
+    ~Frame() { --depth; }
+  };
 
   void assign(const std::string& name, Value v) { scopes.back()[name] = std::move(v); }
 
   // Renders `body` into a string of its own (set blocks, filter blocks, macro calls).
   std::string capture(const Body& body) {
+    Frame frame(frame_depth_);
     std::string saved;
     saved.swap(out);
     try {
@@ -1493,6 +1562,7 @@ class Renderer {
 
   void exec_for(const Node& n) {
     std::vector<Json> items = iterate(eval(*n.expr));
+    Frame frame(frame_depth_);
     if (n.filter) {
       std::vector<Json> kept;
       for (const Json& item : items) {
@@ -3001,6 +3071,8 @@ class Renderer {
 
   std::string name_;
   std::time_t now_;
+  const std::set<std::string>& late_bound_;
+  int frame_depth_ = 0;
   int line_ = 0;
   int call_depth_ = 0;
 };
@@ -3013,6 +3085,8 @@ ChatTemplate::ChatTemplate(const std::string& source, const Json& special_tokens
   program->name = name;
   Parser parser(lex_template(source, name), name);
   program->body = parser.parse_all();
+  std::set<std::string> declared;
+  late_bound_names(program->body, false, declared, program->late_bound);
   program_ = program;
 }
 
@@ -3029,7 +3103,7 @@ ChatTemplate ChatTemplate::from_tokenizer(const Tokenizer& tokenizer) {
 
 std::string ChatTemplate::render(const Json& messages, bool add_generation_prompt, const Json& extra) const {
   if (!messages.is_array()) throw Error(cat(name_, ": messages must be a list, got ", json_type_name(messages)));
-  Renderer r(name_, fixed_now_ ? static_cast<std::time_t>(*fixed_now_) : std::time(nullptr));
+  Renderer r(name_, fixed_now_ ? static_cast<std::time_t>(*fixed_now_) : std::time(nullptr), program_->late_bound);
   r.scopes.emplace_back();
   auto& globals = r.scopes.back();
   globals["messages"] = Value::of(messages);

@@ -216,6 +216,12 @@ TEST_CASE("jinja2 features, each checked against jinja2's own rendering", "[text
   CHECK(probe("{% for i in [1,2] %}{% set x %}{% break %}{% endset %}{{ i }}{% endfor %}") == "");
   CHECK(probe("{% for i in [1, 2, 3] %}{% macro show() %}{{ i }}{% endmacro %}{{ show() }}{% endfor %}") == "123");
   CHECK(probe("{{ 1e999 }}") == "inf");
+  // jinja2's scoping of names assigned at top level.
+  CHECK(probe("{% for i in [1] %}{{ messages | length }}{% endfor %}{% set messages = [] %}{{ messages | length }}") == "00");
+  CHECK(probe("{{ messages | length }}{% for i in [1] %}{{ messages | length }}{% endfor %}{% set messages = [] %}") == "33");
+  CHECK(probe("{% for i in [1] %}{{ messages | length }}{% endfor %}{% if false %}{% set messages = [] %}{% endif %}") == "3");
+  CHECK(probe("{% macro m() %}{{ messages | length }}{% endmacro %}{{ m() }}{% set messages = [1] %}{{ m() }}") == "01");
+  CHECK(probe("{% set x = 1 %}{% for i in [1, 2] %}{{ x }}{% set x = 2 %}{{ x }}{% endfor %}{{ x }}") == "12121");
   // jinja2 folds -2 to a constant written unparenthesised into Python: -2 ** x is -(2 ** x).
   CHECK(probe("{% set t = true %}{% set n = 3 %}{{ -2 ** 2 }} {{ -2 ** t }} {{ -2 ** (1 + 1) }} {{ -2.0 ** n }} {{ -n ** 2 }}") == "4 -2 4 -8.0 9");
   CHECK(probe("{{ 1e2 % -2 }} {{ -7.5 // 2 }} {{ 7.5 % -2 }} {{ -0.0 }} {{ 0.0 // -1 }} {{ -1 // 3.0 }}") == "-0.0 -4.0 -0.5 -0.0 -0.0 -1.0");

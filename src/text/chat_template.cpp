@@ -1445,16 +1445,21 @@ class Renderer {
   void assign(const std::string& name, Value v) { scopes.back()[name] = std::move(v); }
 
   // Renders `body` into a string of its own (set blocks, filter blocks, macro calls).
+  // The body is a frame of its own: what it sets stays inside.
   std::string capture(const Body& body) {
     Frame frame(frame_depth_);
     std::string saved;
     saved.swap(out);
+    scopes.emplace_back();
+    size_t depth = scopes.size();
     try {
       run(body);
     } catch (...) {
+      scopes.resize(depth - 1);
       out.swap(saved);
       throw;
     }
+    scopes.pop_back();
     std::string result;
     result.swap(out);
     out.swap(saved);

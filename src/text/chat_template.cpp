@@ -29,6 +29,7 @@ namespace {
 // Values
 
 struct Node;
+struct Scope;
 
 struct Value {
   // kMethod: a method `name` bound to `data` (a string's .strip, a dict's .items, loop.cycle);
@@ -43,8 +44,8 @@ struct Value {
   bool tuple = false;         // kData list from a tuple literal: prints as (a, b)
   bool lazy = false;          // kData list standing for a Python generator (map, select...): always true, no len()
   const Node* macro = nullptr;                                       // kMacro
-  std::shared_ptr<std::vector<std::map<std::string, Value>>> closure;  // kMacro of a call block
-  std::shared_ptr<std::vector<std::map<std::string, Value>>> inner;    // kMacro: scopes inside the template's top level
+  std::shared_ptr<std::vector<Scope>> closure;  // kMacro of a call block
+  std::shared_ptr<std::vector<Scope>> inner;    // kMacro: scopes inside the template's top level
 
   static Value undefined(std::string what) {
     Value v;
@@ -73,6 +74,13 @@ struct Value {
   bool is_undefined() const { return kind == Kind::kUndefined; }
   bool is_data() const { return kind == Kind::kData; }
   bool is_string() const { return is_data() && data.is_string(); }
+};
+
+// The names of one frame (the template's top level, a loop iteration, a block or macro body).
+// `late`: the frame's names that jinja2 compiles as plain locals (assigned before being read in
+// the frame); frames nested in it see them undefined until assigned, not the outer value.
+struct Scope : std::map<std::string, Value> {
+  const std::set<std::string>* late = nullptr;
 };
 
 // Dict keys: a template's dict literal may have integer keys ({0: 'a'}); JSON objects only have
@@ -1100,6 +1108,7 @@ struct Node {
   std::vector<ExprPtr> defaults;                   // kMacro: default of each param (null: none)
   ExprPtr filter;                                  // kFor `if` filter
   Body body, else_body;                            // kFor, kSetBlock, kFilterBlock, kBlock, kMacro, kCallBlock
+  std::set<std::string> late;                      // frames (kFor, kSetBlock, kFilterBlock, kMacro, kCallBlock): see Scope
 };
 
 // The name a {% filter %} block's rendered body is bound to while its filter runs.
@@ -1398,7 +1407,7 @@ struct LoopControl {
   enum class Kind { kBreak, kContinue } kind;
 };
 
-using Scopes = std::vector<std::map<std::string, Value>>;
+using Scopes = std::vector<Scope>;
 using Kwargs = std::vector<std::pair<std::string, Value>>;
 
 bool is_in(const std::string& name, std::initializer_list<const char*> names) {
@@ -1409,8 +1418,7 @@ bool is_in(const std::string& name, std::initializer_list<const char*> names) {
 
 class Renderer {
  public:
-  Renderer(const std::string& name, std::time_t now, const std::set<std::string>& late_bound)
-      : name_(name), now_(now), late_bound_(late_bound) {}
+  Renderer(const std::string& name, std::time_t now) : name_(name), now_(now) {}
 
   Scopes scopes;
   std::string out;
@@ -1424,33 +1432,26 @@ class Renderer {
   [[noreturn]] void fail(const std::string& what) const { throw Error(cat(where(line_), ": ", what)); }
 
   Value lookup(const std::string& name) const {
-    // Inside a loop, block or macro, a late-bound top-level name skips the context (scopes[0]).
-    size_t lowest = frame_depth_ > 0 && late_bound_.count(name) ? 1 : 0;
-    for (size_t k = scopes.size(); k-- > lowest;) {
+    for (size_t k = scopes.size(); k-- > 0;) {
       auto it = scopes[k].find(name);
       if (it != scopes[k].end()) return it->second;
+      // A name an enclosing frame assigns later (and never read it before): undefined until then.
+      if (k + 1 < scopes.size() && scopes[k].late && scopes[k].late->count(name)) return Value::undefined(name);
     }
-    if (lowest == 0 && is_in(name, {"namespace", "raise_exception", "range", "dict", "strftime_now"}))
-      return Value::function(name);
+    if (is_in(name, {"namespace", "raise_exception", "range", "dict", "strftime_now"})) return Value::function(name);
     return Value::undefined(name);
   }
 
-  // A nested frame (loop body, set or filter block, macro or caller body) while it lives.
-  struct Frame {
-    int& depth;
-    explicit Frame(int& d) : depth(d) { ++depth; }
-    ~Frame() { --depth; }
-  };
 
   void assign(const std::string& name, Value v) { scopes.back()[name] = std::move(v); }
 
   // Renders `body` into a string of its own (set blocks, filter blocks, macro calls).
   // The body is a frame of its own: what it sets stays inside.
-  std::string capture(const Body& body) {
-    Frame frame(frame_depth_);
+  std::string capture(const Body& body, const std::set<std::string>* late) {
     std::string saved;
     saved.swap(out);
     scopes.emplace_back();
+    scopes.back().late = late;
     size_t depth = scopes.size();
     try {
       run(body);
@@ -1506,9 +1507,9 @@ class Renderer {
         }
         break;
       }
-      case Node::Kind::kSetBlock: assign(n.targets[0], Value::of(capture(n.body))); break;
+      case Node::Kind::kSetBlock: assign(n.targets[0], Value::of(capture(n.body, &n.late))); break;
       case Node::Kind::kFilterBlock: {
-        std::string body = capture(n.body);
+        std::string body = capture(n.body, &n.late);
         scopes.emplace_back();
         scopes.back()[kFilterBody] = Value::of(body);
         line_ = n.line;
@@ -1567,7 +1568,6 @@ class Renderer {
 
   void exec_for(const Node& n) {
     std::vector<Json> items = iterate(eval(*n.expr));
-    Frame frame(frame_depth_);
     if (n.filter) {
       std::vector<Json> kept;
       for (const Json& item : items) {
@@ -1585,6 +1585,7 @@ class Renderer {
     size_t len = items.size();
     for (size_t k = 0; k < len; ++k) {
       scopes.emplace_back();
+      scopes.back().late = &n.late;
       bind_targets(n, items[k]);
       Json loop = Json::object();
       loop["index"] = k + 1;
@@ -2014,7 +2015,7 @@ class Renderer {
           break;
         }
       }
-      result = capture(def.body);
+      result = capture(def.body, &def.late);
     } catch (...) {
       scopes.swap(saved);
       throw;
@@ -3076,11 +3077,58 @@ class Renderer {
 
   std::string name_;
   std::time_t now_;
-  const std::set<std::string>& late_bound_;
-  int frame_depth_ = 0;
   int line_ = 0;
   int call_depth_ = 0;
 };
+
+bool is_frame(const Node& n) {
+  return n.kind == Node::Kind::kFor || n.kind == Node::Kind::kSetBlock || n.kind == Node::Kind::kFilterBlock ||
+         n.kind == Node::Kind::kMacro || n.kind == Node::Kind::kCallBlock;
+}
+
+// The names a frame mentions at its own level (read or assigned; nested frames excluded).
+void frame_refs(const Body& body, std::set<std::string>& refs) {
+  for (const auto& node : body) {
+    const Node& n = *node;
+    if (n.expr) expr_names(*n.expr, refs);
+    for (const auto& [cond, branch] : n.branches) {
+      if (cond) expr_names(*cond, refs);
+      frame_refs(branch, refs);
+    }
+    if (n.kind == Node::Kind::kSet || n.kind == Node::Kind::kSetBlock) refs.insert(n.targets[0]);
+    if (n.kind == Node::Kind::kSet && !n.attribute) refs.insert(n.targets.begin(), n.targets.end());
+    if (n.kind == Node::Kind::kMacro) refs.insert(n.text);
+    if (n.kind == Node::Kind::kBlock) frame_refs(n.body, refs);
+  }
+}
+
+// Every frame below `body` (whose ancestors mention `outer`): the names it assigns before reading
+// that no ancestor mentions. jinja2 starts such a name undefined in the frame (an ancestor's
+// mention would make it an alias of the ancestor's value instead), so frames nested in it see it
+// undefined until the assignment runs.
+void analyze_frames(Body& body, const std::set<std::string>& outer) {
+  for (auto& node : body) {
+    Node& n = *node;
+    std::set<std::string> inner_outer = outer;
+    if (is_frame(n)) {
+      std::set<std::string> declared, late;
+      if (n.kind == Node::Kind::kFor || n.kind == Node::Kind::kMacro)
+        declared.insert(n.targets.begin(), n.targets.end());
+      declared.insert("loop");
+      declared.insert("caller");
+      late_bound_names(n.body, false, declared, late);
+      for (const std::string& name : late)
+        if (!outer.count(name)) n.late.insert(name);
+      frame_refs(n.body, inner_outer);
+      if (n.kind == Node::Kind::kFor || n.kind == Node::Kind::kMacro) inner_outer.insert(n.targets.begin(), n.targets.end());
+      analyze_frames(n.body, inner_outer);
+      analyze_frames(n.else_body, outer);
+    } else {
+      analyze_frames(n.body, outer);
+      for (auto& [cond, branch] : n.branches) analyze_frames(branch, outer);
+    }
+  }
+}
 
 }  // namespace
 
@@ -3092,6 +3140,9 @@ ChatTemplate::ChatTemplate(const std::string& source, const Json& special_tokens
   program->body = parser.parse_all();
   std::set<std::string> declared;
   late_bound_names(program->body, false, declared, program->late_bound);
+  std::set<std::string> root_refs;
+  frame_refs(program->body, root_refs);
+  analyze_frames(program->body, root_refs);
   program_ = program;
 }
 
@@ -3108,7 +3159,7 @@ ChatTemplate ChatTemplate::from_tokenizer(const Tokenizer& tokenizer) {
 
 std::string ChatTemplate::render(const Json& messages, bool add_generation_prompt, const Json& extra) const {
   if (!messages.is_array()) throw Error(cat(name_, ": messages must be a list, got ", json_type_name(messages)));
-  Renderer r(name_, fixed_now_ ? static_cast<std::time_t>(*fixed_now_) : std::time(nullptr), program_->late_bound);
+  Renderer r(name_, fixed_now_ ? static_cast<std::time_t>(*fixed_now_) : std::time(nullptr));
   r.scopes.emplace_back();
   auto& globals = r.scopes.back();
   globals["messages"] = Value::of(messages);
@@ -3119,6 +3170,7 @@ std::string ChatTemplate::render(const Json& messages, bool add_generation_promp
   if (extra.is_object())
     for (auto it = extra.begin(); it != extra.end(); ++it) globals[it.key()] = Value::of(it.value());
   r.scopes.emplace_back();  // the template's own top-level variables
+  r.scopes.back().late = &program_->late_bound;
   try {
     r.run(program_->body);
   } catch (const LoopControl&) {

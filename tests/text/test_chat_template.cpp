@@ -216,7 +216,8 @@ TEST_CASE("jinja2 features, each checked against jinja2's own rendering", "[text
   CHECK(probe("{% for i in [1,2] %}{% set x %}{% break %}{% endset %}{{ i }}{% endfor %}") == "");
   CHECK(probe("{% for i in [1, 2, 3] %}{% macro show() %}{{ i }}{% endmacro %}{{ show() }}{% endfor %}") == "123");
   CHECK(probe("{{ 1e999 }}") == "inf");
-  // jinja2's scoping of names assigned at top level.
+  // jinja2's scoping of names assigned at top level (or at a block's level).
+  CHECK(probe("{% set v %}{% for i in [1] %}[{{ messages | length }}]{% endfor %}{% set messages = [1] %}{{ messages | length }}{% endset %}{{ v }}{{ messages | length }}") == "[3]13");
   CHECK(probe("{% set n = 'outer' %}{% filter upper %}{% set n = 1 %}{% endfilter %}{{ n }}|{% set v %}{% set n = 2 %}{{ n }}{% endset %}{{ n }}{{ v }}") == "outer|outer2");
   CHECK(probe("{% for i in [1] %}{{ messages | length }}{% endfor %}{% set messages = [] %}{{ messages | length }}") == "00");
   CHECK(probe("{{ messages | length }}{% for i in [1] %}{{ messages | length }}{% endfor %}{% set messages = [] %}") == "33");

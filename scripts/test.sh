@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
-# Builds zeroth (installing system packages first if any are missing) and runs the whole CPU test
-# suite through CTest. GPU-tagged tests are excluded here; on a GPU machine run `ctest -L gpu`.
+# Builds zeroth (installing system packages first if any are missing) and runs the whole test suite
+# through CTest: the CPU tests, then the GPU-labelled ones, which report "skipped" (not passed) on a
+# machine without a CUDA device.
+#   scripts/test.sh              Debian's LibTorch 1.13.1 (CPU), build/
+#   scripts/test.sh --torch pip  PyTorch's LibTorch with CUDA (scripts/setup.sh --torch pip), build-pip/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --no-run
-build_dir=${ZEROTH_BUILD_DIR:-build}
+torch_from=debian
+case "${1:-}" in
+  "") ;;
+  --torch) torch_from=${2:-} ;;
+  --torch=*) torch_from=${1#--torch=} ;;
+  *) echo "test: unknown argument '$1' (expected --torch debian|pip)" >&2; exit 2 ;;
+esac
+scripts/setup.sh --no-run --torch "$torch_from"
+if [ "$torch_from" = pip ]; then
+  build_dir=${ZEROTH_BUILD_DIR:-build-pip}
+else
+  build_dir=${ZEROTH_BUILD_DIR:-build}
+fi
 ctest --test-dir "$build_dir" -LE gpu --output-on-failure -j "$(nproc)" --timeout 900
+ctest --test-dir "$build_dir" -L gpu --output-on-failure --timeout 900

@@ -9,9 +9,14 @@
 
 set(ZEROTH_TORCH_VERSION "" CACHE STRING "LibTorch version this build expects (empty: any)")
 set(_zeroth_torch_hint "Set Torch_DIR to the folder holding TorchConfig.cmake: Debian's libtorch-dev \
-puts it in /usr/share/cmake/Torch (apt-get install libtorch-dev); PyTorch's is \
+puts it in /usr/lib/x86_64-linux-gnu/cmake/Torch (apt-get install libtorch-dev); PyTorch's is \
 \"$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')/Torch\" \
 (or run scripts/setup.sh --torch pip)")
+
+# A Torch_DIR given but wrong would otherwise be searched past (to Debian's LibTorch, silently).
+if(Torch_DIR AND NOT EXISTS "${Torch_DIR}/TorchConfig.cmake" AND NOT EXISTS "${Torch_DIR}/torch-config.cmake")
+  message(FATAL_ERROR "zeroth: Torch_DIR=${Torch_DIR} holds no TorchConfig.cmake. ${_zeroth_torch_hint}")
+endif()
 
 # A CUDA LibTorch's CMake config (Caffe2's public/cuda.cmake) needs the CUDA toolkit (nvcc, cudart,
 # nvrtc, NVTX headers): look for it first, so that its absence is one clear error instead of

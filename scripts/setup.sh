@@ -67,15 +67,18 @@ if [ "$torch_from" = pip ]; then
     pin=$(grep -E '^torch==' scripts/torch-pip.txt | head -1 | cut -d= -f3)
     [ -x .venv/bin/python ] || python3 -m venv .venv
     python=.venv/bin/python
-    have=$("$python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
+    have=$("$python" -c 'import importlib.metadata as m; print(m.version("torch").split("+")[0])' 2>/dev/null || true)
     if [ "$have" != "$pin" ]; then
       echo "setup: installing torch $pin into .venv/ (about 3 GB with its CUDA libraries)" >&2
       "$python" -m pip install --quiet --disable-pip-version-check -r scripts/torch-pip.txt
     fi
   fi
-  torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)') || {
-    echo "setup: '$python' has no importable torch (set ZEROTH_PYTHON to a python with PyTorch)" >&2; exit 1; }
-  torch_version=$("$python" -c 'import torch; print(torch.__version__.split("+")[0])')
+  # One import of torch (-W ignore: its "Failed to initialize NumPy" warning is no concern here).
+  read -r torch_prefix torch_version < <("$python" -W ignore -c \
+    'import torch; print(torch.utils.cmake_prefix_path, torch.__version__.split("+")[0])' 2>/dev/null) || true
+  if [ -z "${torch_prefix:-}" ]; then
+    echo "setup: '$python' has no importable torch (set ZEROTH_PYTHON to a python with PyTorch)" >&2; exit 1
+  fi
   # nvcc for torch's CMake config (CUDAToolkit): the usual install place when it is not on PATH.
   if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
   cmake_args+=(-DTorch_DIR="$torch_prefix/Torch" -DZEROTH_TORCH_VERSION="$torch_version" -DZEROTH_CUDA=ON)

@@ -31,6 +31,7 @@ packages=(
   libtorch-dev libopenblas0-pthread libgloo-dev
   nlohmann-json3-dev catch2 libspdlog-dev libfmt-dev libre2-dev libcli11-dev libicu-dev
   libprotobuf-dev protobuf-compiler chromium chromium-driver
+  clang libclang-rt-14-dev python3-jinja2
 )
 [ "$torch_from" = pip ] && [ -z "${ZEROTH_PYTHON:-}" ] && packages+=(python3-venv)
 

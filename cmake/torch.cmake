@@ -35,11 +35,15 @@ if(Torch_DIR AND EXISTS "${Torch_DIR}/../../../lib/libtorch_cuda.so")
   endif()
 endif()
 
+# Caffe2's config stands in an empty protobuf::libprotobuf target when none exists yet (PyTorch
+# wheels link protobuf statically): find the system's first, for cmake/tensorboard_proto.cmake, and
+# before the LibTorch prefix joins CMAKE_PREFIX_PATH (its include/ holds protobuf 3.13 headers).
+find_package(Protobuf QUIET)
 # TorchConfig.cmake looks for its Caffe2 config with find_package(Caffe2 PATHS <its sibling>), and
 # PATHS come after the system prefix: with Debian's libtorch-dev installed, a PyTorch Torch_DIR
-# would pull Debian's 1.13 libraries. Caffe2_DIR follows Torch_DIR instead.
-# Its find_library(c10 / torch PATHS <its lib>) likewise: the LibTorch's own prefix goes first in
-# CMAKE_PREFIX_PATH while it is found, and those results are looked up afresh on every configure.
+# would pull Debian's 1.13 libraries. Caffe2_DIR follows Torch_DIR instead. Its find_library(c10 /
+# torch PATHS <its lib>) likewise: the LibTorch's own prefix goes first in CMAKE_PREFIX_PATH while
+# it is found, and those results are looked up afresh on every configure.
 set(_zeroth_prefix_path_before "${CMAKE_PREFIX_PATH}")
 if(Torch_DIR AND EXISTS "${Torch_DIR}/../Caffe2/Caffe2Config.cmake")
   get_filename_component(_zeroth_caffe2_dir "${Torch_DIR}/../Caffe2" ABSOLUTE)
@@ -50,9 +54,6 @@ endif()
 foreach(_var TORCH_LIBRARY c10_LIBRARY kineto_LIBRARY C10_CUDA_LIBRARY CAFFE2_NVRTC_LIBRARY)
   unset(${_var} CACHE)
 endforeach()
-# Caffe2's config stands in an empty protobuf::libprotobuf target when none exists yet (PyTorch
-# wheels link protobuf statically): find the real one first, for cmake/tensorboard_proto.cmake.
-find_package(Protobuf QUIET)
 find_package(Torch QUIET)
 set(CMAKE_PREFIX_PATH "${_zeroth_prefix_path_before}")
 if(NOT Torch_FOUND)

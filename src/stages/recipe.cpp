@@ -352,6 +352,7 @@ int run_recipe(const RunOptions& options) {
     throw Error(message);
   }
   check_stage_inputs(recipe, options.recipe);
+  parse_device(recipe.settings.device);  // a CUDA device on a CPU build or machine: an error before anything is written
 
   // The run directory is claimed before any work, by rank 0 alone (the others would see its
   // marker half-written).

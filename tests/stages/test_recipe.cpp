@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iterator>
 
+#include <torch/torch.h>
+
 #include "support/paths.h"
 #include "support/run_command.h"
 #include "zeroth/core/error.h"
@@ -170,4 +172,15 @@ TEST_CASE("recipe: a bad later-stage input stops the run before the first stage 
     REQUIRE_THROWS_WITH(run_recipe(o), Catch::Contains(c.expected) && Catch::Contains("nothing was run"));
     REQUIRE_FALSE(fs::exists(o.out));  // stage 1 never started
   }
+}
+
+TEST_CASE("recipe: a CUDA device on a build or machine without one stops the run before anything is written",
+          "[stages][recipe]") {
+  if (torch::cuda::is_available()) return;  // the case cannot arise on a machine with a GPU
+  testing::TempDir dir;
+  RunOptions o;
+  o.recipe = write_recipe(dir, std::string(R"({"device": "cuda", "stages": [)") + tiny_stage() + "]}");
+  o.out = dir.file("run");
+  REQUIRE_THROWS_WITH(run_recipe(o), Catch::Contains("device \"cuda\" requested"));
+  REQUIRE_FALSE(fs::exists(o.out));
 }

@@ -374,7 +374,21 @@ PromptSpec parse_prompt_spec(const JsonReader& r) {
     if (r.get_or<bool>("chat", false)) p.kind = "chat";
     p.text = r.get_or<std::string>("template", p.text);
     p.system = r.get_or<std::string>("system", "");
+    for (const char* key : {"tools", "documents"}) {
+      if (!r.has(key)) continue;
+      if (!r.json()[key].is_array()) r.at(key).fail("expected an array, as apply_chat_template takes it");
+      p.chat_variables[key] = r.get<Json>(key);
+    }
+    if (r.has("date_string")) p.chat_variables["date_string"] = r.get<std::string>("date_string");
+    if (r.has("chat_template_kwargs")) {
+      JsonReader kwargs = r.at("chat_template_kwargs");
+      if (!kwargs.is_object()) kwargs.fail("expected an object of template variables");
+      for (const auto& key : kwargs.keys()) p.chat_variables[key] = kwargs.get<Json>(key);
+    }
     r.reject_unknown_keys();
+    if (p.kind != "chat" && !p.chat_variables.empty()) {
+      r.fail("tools, documents, date_string and chat_template_kwargs need \"chat\": true");
+    }
   }
   if (p.text == "r1_zero") p.text = kR1ZeroTemplate;
   if (p.kind == "template") {
@@ -400,7 +414,11 @@ std::string render_prompt(const PromptSpec& spec, const Json& example, const tex
     } else {
       messages.push_back({{"role", "user"}, {"content", as_text(example.at("question"))}});
     }
-    return text::ChatTemplate::from_tokenizer(*tokenizer).render(messages, true);
+    Json variables = spec.chat_variables;
+    for (const char* key : {"tools", "documents"}) {
+      if (example.contains(key) && example[key].is_array()) variables[key] = example[key];
+    }
+    return text::ChatTemplate::from_tokenizer(*tokenizer).render(messages, true, variables);
   }
   return text::PromptTemplate(spec.text).render(example);
 }

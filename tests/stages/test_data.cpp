@@ -8,6 +8,7 @@
 #include "support/paths.h"
 #include "zeroth/rewards/rule_set.h"
 #include "zeroth/stages/data.h"
+#include "zeroth/text/tokenizer.h"
 
 using namespace zeroth;
 using namespace zeroth::stages;
@@ -130,4 +131,28 @@ TEST_CASE("data: prompt templates fill fields, r1_zero is the paper's template",
   REQUIRE(text.find("User: 2+2. Assistant: <think>") != std::string::npos);
   PromptSpec missing = parse_prompt_spec(JsonReader(Json("{problem}"), "r.json", "prompt"));
   REQUIRE_THROWS_WITH(render_prompt(missing, e, nullptr), Catch::Contains("problem"));
+}
+
+TEST_CASE("data: chat prompts take tools, documents, date_string and chat_template_kwargs as transformers does",
+          "[stages][data]") {
+  auto llama = text::Tokenizer::from_file(testing::shared_path("tokenizers/llama3"));
+  Json spec_json = Json::parse(R"({"chat": true, "date_string": "01 Jan 2025"})");
+  PromptSpec spec = parse_prompt_spec(JsonReader(spec_json, "recipe.json", "stages[0].prompt"));
+  const Json example = Json::parse(R"({"question": "2+2?", "answer": "4"})");
+  const std::string dated = render_prompt(spec, example, &llama);
+  REQUIRE(dated.find("Today Date: 01 Jan 2025") != std::string::npos);
+
+  auto qwen = text::Tokenizer::from_file(testing::shared_path("tokenizers/qwen3"));
+  spec_json = Json::parse(R"({"chat": true, "chat_template_kwargs": {"enable_thinking": false},
+    "tools": [{"type": "function", "function": {"name": "add_numbers", "description": "Adds",
+               "parameters": {"type": "object", "properties": {}}}}]})");
+  spec = parse_prompt_spec(JsonReader(spec_json, "recipe.json", "stages[0].prompt"));
+  const std::string with_tools = render_prompt(spec, example, &qwen);
+  REQUIRE(with_tools.find("<tools>") != std::string::npos);
+  REQUIRE(with_tools.find("add_numbers") != std::string::npos);
+  REQUIRE(with_tools.find("<think>\n\n</think>") != std::string::npos);  // enable_thinking=false
+
+  Json bad = Json::parse(R"({"template": "{question}", "date_string": "01 Jan 2025"})");
+  REQUIRE_THROWS_WITH(parse_prompt_spec(JsonReader(bad, "recipe.json", "stages[0].prompt")),
+                      Catch::Contains("stages[0].prompt") && Catch::Contains("need \"chat\": true"));
 }

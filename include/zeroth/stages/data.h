@@ -64,12 +64,17 @@ struct PromptSpec {
   std::string kind = "template";
   std::string text = "{question}";
   std::string system;
+  // "chat" only: template variables beside messages, as transformers' apply_chat_template takes
+  // them: "tools", "documents", "date_string" and the keys of "chat_template_kwargs" (e.g.
+  // enable_thinking). An example's own "tools" / "documents" fields take precedence.
+  Json chat_variables = Json::object();
 };
 
 // The R1-Zero prompt of the DeepSeek-R1 paper (Table 1), with the {question} placeholder.
 extern const char* const kR1ZeroTemplate;
 
-// Reads {"template": "..." | "r1_zero"} or {"chat": true, "system": "..."}; a string is a template.
+// Reads {"template": "..." | "r1_zero"} or {"chat": true, "system": "...", "tools": [...],
+// "documents": [...], "date_string": "...", "chat_template_kwargs": {...}}; a string is a template.
 PromptSpec parse_prompt_spec(const JsonReader& reader);
 std::string render_prompt(const PromptSpec& spec, const Json& example, const text::Tokenizer* tokenizer);
 

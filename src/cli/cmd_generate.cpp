@@ -12,6 +12,7 @@
 #include "zeroth/core/device.h"
 #include "zeroth/core/error.h"
 #include "zeroth/core/json.h"
+#include "zeroth/core/memory.h"
 #include "zeroth/model/checkpoint.h"
 #include "zeroth/rollout/sampler.h"
 #include "zeroth/text/tokenizer.h"
@@ -75,14 +76,11 @@ void run_generate(const GenerateArgs& args) {
     result = sampler.sample_groups(prompts, args.sampling, [&](int64_t done, int64_t all) {
       if (done == all || done % std::max<int64_t>(1, all / 10) == 0) spdlog::info("generate: {}/{} completions", done, all);
     });
-  } catch (const std::bad_alloc&) {
-    throw Error(cat(args.prompts, ": out of memory while sampling ", total, " completions with ", slots,
-                    " slots; lower --slots, --n or --max-new-tokens"));
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    if (what.find("alloc") == std::string::npos && what.find("out of memory") == std::string::npos) throw;
-    throw Error(cat(args.prompts, ": out of memory while sampling ", total, " completions with ", slots,
-                    " slots (", what.substr(0, what.find('\n')), "); lower --slots, --n or --max-new-tokens"));
+  } catch (const std::exception& e) {
+    const auto detail = allocation_failure(e);
+    if (!detail) throw;
+    throw Error(cat(args.prompts, ": out of memory while sampling ", total, " completions with ", slots, " slots",
+                    *detail, "; lower --slots, --n or --max-new-tokens"));
   }
   for (const auto& c : result.completions) {
     Json out = inputs[c.prompt_index];

@@ -12,6 +12,7 @@
 #include "zeroth/core/device.h"
 #include "zeroth/core/error.h"
 #include "zeroth/core/json.h"
+#include "zeroth/core/memory.h"
 #include "zeroth/model/checkpoint.h"
 #include "zeroth/model/logprobs.h"
 #include "zeroth/text/tokenizer.h"
@@ -101,13 +102,10 @@ void score_batch_or_explain(model::TransformerImpl& m, std::vector<ScoreItem>& b
   const std::string lines = cat("stdin:", batch.front().line, "-", batch.back().line);
   try {
     score_batch(m, batch);
-  } catch (const std::bad_alloc&) {
-    throw StopAll(cat(lines, ": out of memory scoring ", batch.size(), " lines together; lower --batch-size"));
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    if (what.find("alloc") == std::string::npos && what.find("out of memory") == std::string::npos) throw;
-    throw StopAll(cat(lines, ": out of memory scoring ", batch.size(), " lines together (", what.substr(0, what.find('\n')),
-                      "); lower --batch-size"));
+  } catch (const std::exception& e) {
+    const auto detail = allocation_failure(e);
+    if (!detail) throw;
+    throw StopAll(cat(lines, ": out of memory scoring ", batch.size(), " lines together", *detail, "; lower --batch-size"));
   }
 }
 

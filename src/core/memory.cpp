@@ -2,8 +2,11 @@
 #include "zeroth/core/memory.h"
 
 #include <cstdio>
+#include <new>
 #include <fstream>
 #include <sstream>
+
+#include <c10/util/Exception.h>
 
 #include "zeroth/core/error.h"
 
@@ -38,6 +41,15 @@ void require_memory(uint64_t bytes, c10::Device device, const std::string& what,
   if (!available || bytes <= *available) return;
   throw Error(cat(what, " needs ", format_bytes(bytes), ", but ", format_bytes(*available), " are available on ",
                   device.str(), "; ", fix));
+}
+
+std::optional<std::string> allocation_failure(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) return std::string();
+  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+  if (torch_error == nullptr) return std::nullopt;
+  const std::string what = torch_error->what_without_backtrace();
+  if (what.find("alloc") == std::string::npos && what.find("out of memory") == std::string::npos) return std::nullopt;
+  return " (" + what.substr(0, what.find('\n')) + ")";
 }
 
 }  // namespace zeroth

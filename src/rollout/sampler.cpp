@@ -89,20 +89,6 @@ RolloutResult Sampler::sample_groups(const std::vector<std::vector<int64_t>>& pr
 
   torch::NoGradGuard no_grad;
   const auto device = model_.device();
-  {
-    // Before allocating: the cache is slots x positions for every layer, the penalty history slots x vocab.
-    const auto cache_dtype = config_.cache_dtype.value_or(model_.dtype());
-    const uint64_t kv_bytes = static_cast<uint64_t>(S) * max_len * cfg.num_hidden_layers * 2 * cfg.num_key_value_heads *
-                              cfg.head_dim * c10::elementSize(cache_dtype);
-    const uint64_t history_bytes = static_cast<uint64_t>(LogitsChain::from_options(options).needs_history() ? S : 0) *
-                                   V * (sizeof(bool) + sizeof(float));
-    require_memory(kv_bytes + history_bytes, device,
-                   cat("sampling (a KV cache of ", S, " slots x ", max_len, " positions x ", cfg.num_hidden_layers,
-                       " layers", history_bytes ? ", and a penalty history of slots x vocabulary" : "", ")"),
-                   "lower the slot count (--slots, num_slots), the completions per prompt, max_new_tokens or the "
-                   "prompt length");
-  }
-  model::KvCache cache(model_.config(), S, max_len, config_.cache_dtype.value_or(model_.dtype()), device);
   // Ids past the tokenizer's vocabulary (padded embedding rows, as Qwen's 151,936 vs 151,665) cannot
   // be decoded: never draw them when there is a tokenizer.
   SamplingOptions chain_options = options;
@@ -110,6 +96,19 @@ RolloutResult Sampler::sample_groups(const std::vector<std::vector<int64_t>>& pr
     for (int64_t id = tokenizer_->vocab_size(); id < V; ++id) chain_options.banned_token_ids.push_back(id);
   }
   const LogitsChain chain = LogitsChain::from_options(chain_options);
+  const auto cache_dtype = config_.cache_dtype.value_or(model_.dtype());
+  {
+    // Before allocating: the cache is slots x positions for every layer, the penalty history slots x vocab.
+    const uint64_t kv_bytes = static_cast<uint64_t>(S) * max_len * cfg.num_hidden_layers * 2 * cfg.num_key_value_heads *
+                              cfg.head_dim * c10::elementSize(cache_dtype);
+    const uint64_t history_bytes = static_cast<uint64_t>(chain.needs_history() ? S : 0) * V * (sizeof(bool) + sizeof(float));
+    require_memory(kv_bytes + history_bytes, device,
+                   cat("sampling (a KV cache of ", S, " slots x ", max_len, " positions x ", cfg.num_hidden_layers,
+                       " layers", history_bytes ? ", and a penalty history of slots x vocabulary" : "", ")"),
+                   "lower the slot count (--slots, num_slots), the completions per prompt, max_new_tokens or the "
+                   "prompt length");
+  }
+  model::KvCache cache(model_.config(), S, max_len, cache_dtype, device);
   TokenHistory history(S, V, chain.needs_history(), device);
   const bool greedy = options.temperature == 0.0;
   const auto long_cpu = torch::TensorOptions().dtype(torch::kLong);

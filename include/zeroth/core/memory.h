@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -21,5 +22,10 @@ std::string format_bytes(uint64_t bytes);
 // Error when `bytes` exceed what `device` has available: "<what> needs 214.0 GB, but 20.1 GB are
 // available on cpu; <fix>". Nothing happens where the available memory is unknown.
 void require_memory(uint64_t bytes, c10::Device device, const std::string& what, const std::string& fix);
+
+// When `e` is an allocation failure (std::bad_alloc, or a LibTorch error about allocating or out of
+// memory): " (its first line)" for LibTorch's, "" for std::bad_alloc. nullopt for any other error,
+// which the caller rethrows. For turning an allocation failure into an Error naming input and flag.
+std::optional<std::string> allocation_failure(const std::exception& e);
 
 }  // namespace zeroth

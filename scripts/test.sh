@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds zeroth (installing system packages first if any are missing) and runs the whole test suite
-# through CTest: the CPU tests, then the GPU-labelled ones, which report "skipped" (not passed) on a
-# machine without a CUDA device.
+# through one CTest run: the CPU tests and the GPU-labelled ones, which report "skipped" (not passed)
+# on a machine without a CUDA device and run one at a time (RUN_SERIAL) on a machine with one.
 #   scripts/test.sh              Debian's LibTorch 1.13.1 (CPU), build/
 #   scripts/test.sh --torch pip  PyTorch's LibTorch with CUDA (scripts/setup.sh --torch pip), build-pip/
 set -euo pipefail
@@ -19,5 +19,4 @@ if [ "$torch_from" = pip ]; then
 else
   build_dir=${ZEROTH_BUILD_DIR:-build}
 fi
-ctest --test-dir "$build_dir" -LE gpu --output-on-failure -j "$(nproc)" --timeout 900
-ctest --test-dir "$build_dir" -L gpu --output-on-failure --timeout 900
+ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" --timeout 900

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails when a layer includes a layer above it (shared/ARCHITECTURE.md: arrows point down only).
+# Fails when a layer includes a layer above it (docs/architecture.md: arrows point down only).
 # Order, lowest first: core text model rollout rewards algo train stages cli. Narrower still:
 # rewards uses only core and text; algo uses only core.
 set -u

@@ -1,6 +1,6 @@
 // `zeroth reward --rules NAME|FILE < in.jsonl > out.jsonl`: scores completions with a reward rule
 // set. In: {"completion": "...", "answer": <gold>, ...}; out: the same object plus
-// "rewards": {"<component>": value|null} and "reward": total (shared/ARCHITECTURE.md contract).
+// "rewards": {"<component>": value|null} and "reward": total (docs/architecture.md contract).
 // Lines are scored in chunks on a thread pool; output keeps input order. A bad line is reported
 // as "line N: ..." on stderr, the rest go on, and the exit code is 1 at the end.
 #include <iostream>

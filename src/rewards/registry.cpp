@@ -1,5 +1,5 @@
 // VerifierRegistry and the process-wide instance (function-local static: no static
-// self-registration, see ../shared/STYLE.md "How stages and reward rules register").
+// self-registration, see docs/style.md "How stages and reward rules register").
 #include "zeroth/rewards/registry.h"
 
 namespace zeroth::rewards {

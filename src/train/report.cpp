@@ -1,7 +1,7 @@
 // report.html: one self-contained page per run directory. Charts are drawn here, in C++, as
 // inline SVG paths (no charting library, no network); the page's small script only checks that
 // the charts rendered (for the browser test) and opens/closes sample groups.
-// Run-directory contract: shared/ARCHITECTURE.md; figure names: the trainer's metrics.jsonl.
+// Run-directory contract: docs/architecture.md; figure names: the trainer's metrics.jsonl.
 #include "zeroth/train/report.h"
 
 #include <algorithm>

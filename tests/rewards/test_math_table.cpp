@@ -1,5 +1,5 @@
 // The labelled table of math answer equivalence (>= 300 cases with the extraction table below),
-// written from how Math-Verify, verl and open-r1 behave (../shared/VERIFIERS.md) and from the
+// written from how Math-Verify, verl and open-r1 behave (docs/verifiers.md) and from the
 // zeroth rules where verifiers differ. Each row: gold, predicted answer, expected verdict.
 // Failures print every wrong row at once.
 #include <catch2/catch.hpp>

@@ -1,5 +1,5 @@
 // The built-in verifiers on real-looking completions: values computed by hand from the rules in
-// ../shared/VERIFIERS.md (gsm8k section 4, countdown section 5, format section 6) and the
+// docs/verifiers.md (gsm8k section 4, countdown section 5, format section 6) and the
 // formulas quoted in each verifier's file.
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // KL to a frozen reference policy: the k1/k2/k3 per-token estimators (Schulman, "Approximating KL
 // divergence", http://joschu.net/blog/kl-approx.html), and the KL-in-reward helpers (REINFORCE++,
 // verl use_kl_in_reward): token rewards R*[t = last] - beta*KL_t and their discounted returns.
-// Pure tensor math, no I/O. Spec: ../shared/GRPO_FORMULAS.md "KL". Shapes: B sequences, T tokens.
+// Pure tensor math, no I/O. Spec: docs/grpo_formulas.md "KL". Shapes: B sequences, T tokens.
 #pragma once
 
 #include <string>

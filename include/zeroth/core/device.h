@@ -1,6 +1,6 @@
 // Device and dtype names as users type them: "cpu", "cuda", "cuda:1", "auto"; "fp32", "bf16", "fp16"
 // (also "float32", "bfloat16", "float16"). Also the process-wide CPU set-up that must happen before
-// any BLAS call (threads, OPENBLAS_CORETYPE, malloc trimming): see shared/PERF_NOTES.md.
+// any BLAS call (threads, OPENBLAS_CORETYPE, malloc trimming): see docs/perf_notes.md.
 #pragma once
 
 #include <cstdint>

@@ -62,7 +62,7 @@ ModelConfig parse_model_config(const JsonReader& json);
 ModelConfig load_model_config(const std::string& dir);
 
 // A Qwen2.5-0.5B-shaped config.json (hidden 896, 24 layers, 14/2 heads, intermediate 4864, vocab
-// 151,936, tied embeddings): the benchmarks' reference shape (shared/PERF_NOTES.md).
+// 151,936, tied embeddings): the benchmarks' reference shape (docs/perf_notes.md).
 Json qwen25_05b_config_json();
 
 // config.json in Hugging Face form: `source` with the fields above written over it.

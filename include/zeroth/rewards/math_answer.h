@@ -1,6 +1,6 @@
 // Math answer extraction, normalization and equivalence: the engine behind the `math` verifier,
 // usable on its own (tests, eval, fuzzing). Pure functions of their inputs; thread-safe; never
-// throw on model output (unparseable -> not equal). Rules: ../shared/VERIFIERS.md sections 1-2.
+// throw on model output (unparseable -> not equal). Rules: docs/verifiers.md sections 1-2.
 //
 //   auto pred = extract_math_answer("... so the answer is \\boxed{\\frac12}.");   // "\\frac12"
 //   bool ok = pred && math_answers_equal("0.5", *pred);                            // true

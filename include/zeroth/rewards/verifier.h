@@ -1,6 +1,6 @@
 // Verifier: one reward rule (math accuracy, format, length shaping, ...). A verifier is built once
 // from its JSON params and is then a pure, thread-safe function of (completion, example).
-// Spec: ../shared/ARCHITECTURE.md ("rewards" layer); exact rules: ../shared/VERIFIERS.md.
+// Spec: docs/architecture.md ("rewards" layer); exact rules: docs/verifiers.md.
 //
 //   auto v = verifier_registry().make("math", Json::object(), "r1_math.json: components[0].params");
 //   RewardInput in{completion, example};        // example["answer"] is the gold

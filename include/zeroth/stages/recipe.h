@@ -1,7 +1,7 @@
 // Recipes: a JSON file (comments allowed) with "stages": [...], each stage an sft, grpo, distill or
 // eval step. The whole recipe is validated before anything runs (every error at once, each naming
 // the file and JSON path); then the stages run in order, each reading a model directory and writing
-// one, into the run directory of ../shared/ARCHITECTURE.md ("Run directory (contract)").
+// one, into the run directory of docs/architecture.md ("Run directory (contract)").
 //
 //   RunOptions o;  o.recipe = "recipes/tiny/sft_then_grpo.json";  o.out = "runs/tiny";
 //   int code = run_recipe(o);   // 0: every stage finished

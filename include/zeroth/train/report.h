@@ -1,4 +1,4 @@
-// The run report: reads a run directory (shared/ARCHITECTURE.md "Run directory": summary.json,
+// The run report: reads a run directory (docs/architecture.md "Run directory": summary.json,
 // <stage>/metrics.jsonl, <stage>/samples.jsonl, <stage>/eval.json) and writes one self-contained
 // RUN_DIR/report.html: inline SVG line charts, an eval table per stage, and the sampled
 // completions with <think>/<answer> highlighted. No network, no external script or font.

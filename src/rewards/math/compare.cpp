@@ -1,4 +1,4 @@
-// Answer equivalence (../shared/VERIFIERS.md section 2, step 4) without a CAS:
+// Answer equivalence (docs/verifiers.md section 2, step 4) without a CAS:
 //  - constants: exact rational arithmetic when both sides are rational; when a decimal literal is
 //    involved, Math-Verify's rule (both rounded to 6 decimal places); irrational values in long
 //    double with a relative tolerance (1e-12); an overflow or underflow is "cannot judge" -> unequal;

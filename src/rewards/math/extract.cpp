@@ -1,4 +1,4 @@
-// Final-answer extraction from completions (../shared/VERIFIERS.md section 1, "Extraction").
+// Final-answer extraction from completions (docs/verifiers.md section 1, "Extraction").
 // Hand scanners instead of regexes: nested braces need counting, and every scan is linear in the
 // completion, so a 1 MB completion costs one pass.
 #include <algorithm>

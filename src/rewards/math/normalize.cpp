@@ -1,5 +1,5 @@
 // LaTeX answer normalization, in the spirit of Math-Verify's normalize_latex and Hendrycks'
-// strip_string (rules in ../shared/VERIFIERS.md section 1), written as single passes over the
+// strip_string (rules in docs/verifiers.md section 1), written as single passes over the
 // string: no regex, linear time. Percent signs are dropped (zeroth: "25\%" equals "25").
 #include <cctype>
 #include <cstring>

@@ -2,7 +2,7 @@
 // exactly once (as a multiset), only integers, + - * / and parentheses (unary minus allowed), and
 // evaluate exactly (rational arithmetic) to the target; division by zero is wrong. Scores keep
 // TinyZero's split: no equation 0, an equation that is wrong `format_score` (0.1), right 1.0.
-// Unlike TinyZero, the block may be anywhere and span lines (../shared/VERIFIERS.md section 5).
+// Unlike TinyZero, the block may be anywhere and span lines (docs/verifiers.md section 5).
 #include <algorithm>
 #include <cctype>
 #include <vector>

@@ -1,4 +1,4 @@
-// "format": the R1 template. Modes (../shared/VERIFIERS.md section 6, zeroth rule):
+// "format": the R1 template. Modes (docs/verifiers.md section 6, zeroth rule):
 //  strict     the whole completion, trailing whitespace aside, is
 //             "<think>\n" T "\n</think>\n<answer>\n" A "\n</answer>"; each tag exactly once; A not blank.
 //  lenient    the same tags in the same order, any whitespace around and between them.

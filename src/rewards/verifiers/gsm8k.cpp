@@ -1,7 +1,7 @@
 // "gsm8k": gold after the last "####" (commas removed); the prediction is, in order, the number
 // after the last "####" (any spacing, "$" allowed), the last \boxed{}, the number after the last
 // "answer is", else the last number in the text. Compared as exact decimals, so "18.00" = "18"
-// and ".5" = "0.5" (verl's string compare would say no; zeroth rule, ../shared/VERIFIERS.md §4).
+// and ".5" = "0.5" (verl's string compare would say no; zeroth rule, docs/verifiers.md §4).
 #include <cctype>
 
 #include "rewards/verifiers/verifiers.h"

@@ -1,7 +1,7 @@
 // "math": the final answer (last \boxed{}, else <answer>, else "answer is") against the gold,
 // by math_answers_equal (normalization + exact/numeric/structural equivalence). An optional re2
 // `answer_pattern` (first capture group) is tried before the built-in phrases.
-// Rules: ../shared/VERIFIERS.md sections 1-2 and 3 (open-r1 / verl configurations).
+// Rules: docs/verifiers.md sections 1-2 and 3 (open-r1 / verl configurations).
 #include <re2/re2.h>
 
 #include "rewards/verifiers/verifiers.h"

@@ -1,5 +1,5 @@
 // Advantage estimators against values computed by hand in the comments.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <limits>

@@ -1,6 +1,6 @@
 // Loss aggregation: hand-computed values, and invariance of the loss and its gradient to how a
 // mini-batch is split into micro-batches and ranks.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <torch/torch.h>
 

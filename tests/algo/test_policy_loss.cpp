@@ -1,6 +1,6 @@
 // Policy loss, KL estimators and KL-in-reward helpers against hand-computed values; gradient check
 // of the clipped loss (zero on clipped tokens, finite differences elsewhere) in float64.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 

@@ -1,5 +1,5 @@
 // SFT cross-entropy and top-k forward-KL distillation against hand-computed values.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <limits>

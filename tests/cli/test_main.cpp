@@ -1,6 +1,6 @@
 // The `zeroth` executable's contract: --help lists the subcommands, usage errors exit 2,
 // user errors exit 1 with a message and no stack trace.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <fstream>
 #include <iterator>

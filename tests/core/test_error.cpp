@@ -1,5 +1,5 @@
 // zeroth::Error context chains, quoting and did-you-mean.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "zeroth/core/error.h"
 

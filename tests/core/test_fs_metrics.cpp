@@ -1,5 +1,5 @@
 // Atomic writes, metrics JSONL, seeding, device and dtype parsing.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <fstream>

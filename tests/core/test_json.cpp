@@ -1,5 +1,5 @@
 // JSON with comments, typed access by path, unknown-key errors with suggestions.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "support/paths.h"
 #include "zeroth/core/fs.h"

@@ -1,5 +1,5 @@
 // Output directories: what zeroth may write into, and the marker it leaves (core/output_dir.h).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 

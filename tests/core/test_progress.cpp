@@ -1,6 +1,6 @@
 // Progress: duration/rate/ETA arithmetic by hand, and when plain (non-TTY) lines are emitted,
 // driven by an injected clock (no sleeps).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <thread>
 #include <vector>

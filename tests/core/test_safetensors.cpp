@@ -1,6 +1,6 @@
 // safetensors: round trips for every dtype, a file assembled byte by byte from the format
 // description, the reference writer's exact byte layout, sharded checkpoints, and malformed files.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstring>
 #include <filesystem>

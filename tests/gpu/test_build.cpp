@@ -1,6 +1,6 @@
 // What this build is: ZEROTH_CUDA on means LibTorch's CUDA library is linked and registered (its
 // hooks answer without a device); off means the CPU-only LibTorch. Runs on every machine (no [gpu]).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <iostream>
 

@@ -1,7 +1,7 @@
 // The model, sampler and LM-head log-probs on CUDA against the same computation on CPU. Tag [gpu]:
 // skipped (exit 77) without a CUDA device. Tolerances: fp32 CUDA kernels (cuBLAS without TF32,
 // fused SDPA) reorder sums, so values agree to ~1e-5 relative, not bit for bit.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <torch/torch.h>
 

@@ -1,6 +1,6 @@
 // Training on CUDA: a one-rank NCCL process group, and the tiny SFT -> GRPO recipe for two steps
 // each through `zeroth run` on device cuda. Tag [gpu]: skipped (exit 77) without a CUDA device.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,6 +1,6 @@
 // Save -> load round trips (single file and sharded), dtype conversion, strict loading errors, and
 // what a save may replace in an existing directory.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <set>

@@ -1,5 +1,5 @@
 // `zeroth init-model` and `zeroth score` end to end through the built binary.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <sstream>

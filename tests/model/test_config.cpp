@@ -1,5 +1,5 @@
 // config.json parsing: the three architectures, defaults, errors, and the HF round trip.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "model/tiny.h"
 #include "zeroth/model/config.h"

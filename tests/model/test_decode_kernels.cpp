@@ -1,5 +1,5 @@
 // The decode-step kernels (model/matmul_kernel.h, model/attention_kernel.h) against fp32 references computed by LibTorch.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <torch/torch.h>
 

@@ -1,5 +1,5 @@
 // Chunked log-probs and entropy against the naive full log_softmax, values and gradients.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // LoRA: merged == unmerged, freezing, PEFT save/load; gradient checkpointing gives equal gradients.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 

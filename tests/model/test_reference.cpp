@@ -1,7 +1,7 @@
 // Parity with an independent implementation: tiny models written by `zeroth init-model` and
 // reference logits from scripts/make_reference.py (plain PyTorch, written from transformers'
 // modeling code). Fixtures: scripts/make_model_fixtures.sh.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <torch/torch.h>
 

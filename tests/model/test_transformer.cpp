@@ -1,6 +1,6 @@
 // The decoder's forward paths against each other: KV-cache decoding vs the full forward, padded
 // batches vs unbatched rows, slot bookkeeping of the cache.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <torch/torch.h>
 #include <torch/version.h>

@@ -1,7 +1,7 @@
 // Adversarial inputs: the math engine and the verifiers must answer (not crash, not hang, not
 // read out of bounds) on 1 MB completions, 10,000 nested braces, invalid UTF-8, malformed LaTeX
 // and huge exponents. The whole file runs in well under a second.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <string>
 

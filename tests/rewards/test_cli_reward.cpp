@@ -1,6 +1,6 @@
 // `zeroth reward` end to end: the JSONL contract (input fields kept, "rewards" and "reward"
 // added, order kept), bad lines reported by number with the rest still scored, exit codes.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <sstream>
 

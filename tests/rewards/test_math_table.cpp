@@ -2,7 +2,7 @@
 // written from how Math-Verify, verl and open-r1 behave (docs/verifiers.md) and from the
 // zeroth rules where verifiers differ. Each row: gold, predicted answer, expected verdict.
 // Failures print every wrong row at once.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <sstream>
 #include <string>

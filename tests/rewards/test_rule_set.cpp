@@ -1,6 +1,6 @@
 // Rule sets: the shipped files load and score as documented; bad files give errors naming the
 // file and JSON path; batch scoring on a thread pool equals one-by-one scoring.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <fstream>
 

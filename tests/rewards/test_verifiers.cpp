@@ -1,7 +1,7 @@
 // The built-in verifiers on real-looking completions: values computed by hand from the rules in
 // docs/verifiers.md (gsm8k section 4, countdown section 5, format section 6) and the
 // formulas quoted in each verifier's file.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 

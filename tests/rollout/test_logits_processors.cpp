@@ -1,5 +1,5 @@
 // Logits processors against hand-computed values, and the token draw against its distribution.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>

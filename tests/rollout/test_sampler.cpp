@@ -1,5 +1,5 @@
 // The sampler against the model's full forward pass (no cache), and its scheduling invariants.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <torch/torch.h>
 

@@ -1,6 +1,6 @@
 // Datasets for the stages: generators checked by the shipped verifiers, field mapping on the real
 // GSM8K / MATH-500 files, the held-out split, and errors that name the line.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <fstream>
 #include <set>

@@ -1,6 +1,6 @@
 // End to end: a shrunken tiny recipe (cold-start SFT -> GRPO -> eval) through `zeroth run`. GRPO must
 // beat the SFT checkpoint's held-out accuracy, and every stage's model directory must load.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 

@@ -1,6 +1,6 @@
 // Recipes: overrides, whole-recipe validation before any work, and the dry run of every shipped
 // recipe.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <fstream>

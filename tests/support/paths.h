@@ -2,7 +2,7 @@
 // built `zeroth` binary, and fresh temporary directories. A missing shared file fails loudly.
 #pragma once
 
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <random>

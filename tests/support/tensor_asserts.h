@@ -2,7 +2,7 @@
 // index, so a failing tensor test says where it broke.
 #pragma once
 
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 #include <torch/torch.h>
 
 #include <sstream>

@@ -1,6 +1,6 @@
 // Chat templates: the shared reference renderings (Python Jinja2 as transformers runs it), hand-made
 // templates for each construct, errors naming the line, and prompt templates.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstdlib>
 #include <ctime>

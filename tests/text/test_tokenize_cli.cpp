@@ -1,5 +1,5 @@
 // `zeroth tokenize`: the JSONL contract of ARCHITECTURE.md, checked against the shared references.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <fstream>
 #include <sstream>

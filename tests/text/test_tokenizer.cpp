@@ -1,6 +1,6 @@
 // Tokenizer tests: the shared reference encodings (from independent implementations), hand-checked
 // ids, round-trip properties on random text, streaming decode, and bad files.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <fstream>
 #include <map>

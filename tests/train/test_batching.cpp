@@ -1,6 +1,6 @@
 // Padded batches: the trainer's completion log-probs equal the sampler's for the same tokens, with
 // left-padded prompts and right-padded completions of different lengths in one batch.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <torch/torch.h>
 

@@ -1,7 +1,7 @@
 // Data parallelism over real processes: two zeroth_dist_worker processes (tests/train/dist_worker.cpp)
 // with Gloo on 127.0.0.1 against one process with the same global batch; ZeRO-1 against the
 // unsharded AdamW step computed here; a killed or stopped rank makes the other exit within the timeout.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

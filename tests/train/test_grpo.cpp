@@ -1,6 +1,6 @@
 // The GRPO loop end to end on a tiny policy: it learns a verifiable task (and does not with lr 0),
 // and a run killed in the middle and resumed equals the uninterrupted run bit for bit.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <fstream>

@@ -1,6 +1,6 @@
 // AdamW against hand-computed updates and against torch::optim::AdamW + clip_grad_norm_, fp32
 // master weights under a bf16 module, NaN skipping, the skip guard, schedules and options.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <limits>

@@ -1,7 +1,7 @@
 // The run report: escaping and tag highlighting by hand, chart geometry by hand, run-directory
 // reading (partial lines, missing files, bad JSON), the whole page over a synthetic run, and the
 // `zeroth report` command.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <filesystem>

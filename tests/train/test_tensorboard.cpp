@@ -1,6 +1,6 @@
 // TensorBoard event files: CRC-32C against RFC 3720's vectors, TFRecord framing by hand, and a
 // written file read back record by record and parsed into Event messages.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <fstream>

@@ -1,6 +1,6 @@
 // Training state: save -> load -> continue equals uninterrupted training bit for bit on CPU
 // (fp32 and bf16-with-fp32-masters), atomic directory swap, NaN refusal, errors.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <limits>

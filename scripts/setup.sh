@@ -5,8 +5,11 @@
 #   scripts/setup.sh --no-run     install + build only (what scripts/test.sh uses)
 #   scripts/setup.sh --torch pip  build against PyTorch's LibTorch with CUDA instead of Debian's
 #                                 1.13.1 (CPU): installs the torch pinned in scripts/torch-pip.txt
-#                                 into .venv/ (or uses $ZEROTH_PYTHON's torch, left as it is) and
-#                                 builds with ZEROTH_CUDA=ON in build-pip/. Needs the CUDA toolkit.
+#                                 into a virtual environment outside the checkout (below), or uses
+#                                 $ZEROTH_PYTHON's torch, left as it is, and builds with
+#                                 ZEROTH_CUDA=ON in build-pip/. Needs the CUDA toolkit.
+# The pinned torch lives in $ZEROTH_VENV, by default ~/.cache/zeroth/venv-torch-<version>: one install
+# (about 3 GB) serves every clone and worktree, instead of one per checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,13 +67,17 @@ if [ "$torch_from" = pip ]; then
   build_dir=${ZEROTH_BUILD_DIR:-build-pip}
   python=${ZEROTH_PYTHON:-}
   if [ -z "$python" ]; then
-    # The pinned torch in .venv/ (git-ignored); reinstalled only when the pin changes.
+    # The pinned torch, reinstalled only when the pin changes.
     pin=$(grep -E '^torch==' scripts/torch-pip.txt | head -1 | cut -d= -f3)
-    [ -x .venv/bin/python ] || python3 -m venv .venv
-    python=.venv/bin/python
+    venv=${ZEROTH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/zeroth/venv-torch-$pin}
+    if [ ! -x "$venv/bin/python" ]; then
+      mkdir -p "$(dirname "$venv")"
+      python3 -m venv "$venv"
+    fi
+    python=$venv/bin/python
     have=$("$python" -c 'import importlib.metadata as m; print(m.version("torch").split("+")[0])' 2>/dev/null || true)
     if [ "$have" != "$pin" ]; then
-      echo "setup: installing torch $pin into .venv/ (about 3 GB with its CUDA libraries)" >&2
+      echo "setup: installing torch $pin into $venv (about 3 GB with its CUDA libraries)" >&2
       "$python" -m pip install --quiet --disable-pip-version-check -r scripts/torch-pip.txt
     fi
   fi

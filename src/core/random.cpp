@@ -1,9 +1,7 @@
 // Seeding helpers and SplitMix64 (Steele, Lea, Flood 2014).
 #include "zeroth/core/random.h"
 
-
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
 
 namespace zeroth {
 

@@ -11,6 +11,8 @@
 #include <random>
 #include <string>
 
+#include "support/test_paths.h"
+
 namespace zeroth::testing {
 
 // CTest's skip code for every test (SKIP_RETURN_CODE in tests/CMakeLists.txt): a test that cannot
@@ -25,14 +27,14 @@ constexpr int kSkipCode = 77;
 
 // A file of tests/data/ (its path need not exist: tests of missing files use it too).
 inline std::string test_data_path(const std::string& relative) {
-  return std::string(ZEROTH_TEST_DATA_DIR) + "/" + relative;
+  return test_path("test_data_dir") + "/" + relative;
 }
 
 // A file of the external test data folder: $ZEROTH_EXTERNAL_TEST_DATA, by default ../shared beside
 // the checkout. Skips the test when it is missing.
 inline std::string external_data_path(const std::string& relative) {
   const char* env = std::getenv("ZEROTH_EXTERNAL_TEST_DATA");
-  const std::string root = env != nullptr && *env != '\0' ? env : ZEROTH_EXTERNAL_TEST_DATA_DIR;
+  const std::string root = env != nullptr && *env != '\0' ? std::string(env) : test_path("external_data_dir");
   const std::string path = root + "/" + relative;
   if (!std::filesystem::exists(path))
     skip_test("needs " + path + " (external test data: set ZEROTH_EXTERNAL_TEST_DATA to a folder holding " + relative + ")");
@@ -43,11 +45,11 @@ inline std::string external_data_path(const std::string& relative) {
 // chat_template_sample.jsonl): qwen3 is in the repository (tests/data/tokenizers/README.md), the
 // others come from the external test data or the test is skipped.
 inline std::string tokenizer_dir(const std::string& name) {
-  if (name == "qwen3") return std::string(ZEROTH_TEST_BUILD_DATA_DIR) + "/tokenizers/qwen3";
+  if (name == "qwen3") return test_path("build_data_dir") + "/tokenizers/qwen3";
   return external_data_path("tokenizers/" + name);
 }
 
-inline std::string zeroth_binary() { return ZEROTH_BINARY; }
+inline std::string zeroth_binary() { return test_path("zeroth"); }
 
 // A new empty directory under the system temp dir, removed when the object goes out of scope.
 class TempDir {

@@ -27,7 +27,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct BenchArgs {
-  std::string data_dir = std::string(ZEROTH_SHARED_DIR) + "/datasets";
+  std::string data_dir = "../shared/datasets";  // the shared data folder beside a checkout
   double seconds = 2.0;
   int threads = 0;
 };
@@ -151,7 +151,7 @@ void run_bench_reward(const BenchArgs& args) {
 void add_bench_reward(CLI::App& bench) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* sub = bench.add_subcommand("reward", "Math/GSM8K verifications per second per core, latency histogram");
-  sub->add_option("--data-dir", args->data_dir, "Folder with math500/test.jsonl and gsm8k/test.jsonl");
+  sub->add_option("--data-dir", args->data_dir, "Folder with math500/test.jsonl and gsm8k/test.jsonl (default: ../shared/datasets)");
   sub->add_option("--seconds", args->seconds, "Minimum seconds per measurement");
   sub->add_option("--threads", args->threads, "Threads for the batch measurement (0: all cores)");
   on_parsed(sub, [args] { run_bench_reward(*args); });

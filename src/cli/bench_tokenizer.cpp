@@ -16,8 +16,9 @@ namespace zeroth::cli {
 namespace {
 
 struct BenchTokenizerOptions {
-  std::string tokenizer = std::string(ZEROTH_SHARED_DIR) + "/tokenizers/qwen3";
-  std::string datasets = std::string(ZEROTH_SHARED_DIR) + "/datasets";
+  // Defaults: the shared data folder beside a checkout, as scripts/bench_tokenizer.sh runs it.
+  std::string tokenizer = "../shared/tokenizers/qwen3";
+  std::string datasets = "../shared/datasets";
   double min_seconds = 2.0;
 };
 
@@ -90,8 +91,8 @@ void run_bench(const BenchTokenizerOptions& opt) {
 void add_bench_tokenizer_command(CLI::App& bench) {
   auto opt = std::make_shared<BenchTokenizerOptions>();
   CLI::App* sub = bench.add_subcommand("tokenizer", "Tokenizer encode MB/s (one thread) on GSM8K + MATH-500 text");
-  sub->add_option("--tokenizer", opt->tokenizer, "Tokenizer directory (default: shared/tokenizers/qwen3)");
-  sub->add_option("--datasets", opt->datasets, "Folder with gsm8k/test.jsonl and math500/test.jsonl");
+  sub->add_option("--tokenizer", opt->tokenizer, "Tokenizer directory (default: ../shared/tokenizers/qwen3)");
+  sub->add_option("--datasets", opt->datasets, "Folder with gsm8k/test.jsonl and math500/test.jsonl (default: ../shared/datasets)");
   sub->add_option("--min-seconds", opt->min_seconds, "Repeat warm passes for at least this long (default 2)");
   on_parsed(sub, [opt] { run_bench(*opt); });
 }

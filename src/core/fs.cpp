@@ -84,4 +84,10 @@ void require_file(const std::string& path, const std::string& what) {
   if (!fs::is_regular_file(path, ec)) throw Error(cat(what, ": ", path, ": is not a regular file"));
 }
 
+std::string executable_dir() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : exe.parent_path().string();
+}
+
 }  // namespace zeroth

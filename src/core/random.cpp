@@ -1,17 +1,9 @@
 // Seeding helpers and SplitMix64 (Steele, Lea, Flood 2014).
 #include "zeroth/core/random.h"
 
-#include <cstdlib>
-
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
 
 namespace zeroth {
-
-void seed_everything(uint64_t seed) {
-  torch::manual_seed(seed);
-  std::srand(static_cast<unsigned>(seed));
-}
 
 static uint64_t mix(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

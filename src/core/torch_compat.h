@@ -7,10 +7,6 @@
 
 namespace zeroth::compat {
 
-constexpr bool kTorch2 = TORCH_VERSION_MAJOR >= 2;
-
-inline const char* torch_version() { return TORCH_VERSION; }
-
 // softmax(q k^T / sqrt(D) + mask) v with grouped-query attention. q: [B, H, T, D]; k/v: [B, K, S, D]
 // with H a multiple of K (query head h uses kv head h / (H / K), as transformers' repeat_kv).
 // `mask` is additive (0 or -inf, broadcastable to [B, 1, T, S]) or undefined; `causal` applies the

@@ -62,7 +62,14 @@ std::vector<std::string> RuleSet::search_dirs() {
   std::vector<std::string> dirs;
   if (const char* env = std::getenv("ZEROTH_REWARDS_DIR")) dirs.push_back(env);
   dirs.push_back("rewards");
-  dirs.push_back(std::string(ZEROTH_SOURCE_DIR) + "/rewards");
+  // Beside the executable: the build folder's copy (CMake copies rewards/ into it; test executables
+  // sit one folder below), then an installed tree (<prefix>/bin/zeroth, <prefix>/share/zeroth).
+  const std::string exe_dir = executable_dir();
+  if (!exe_dir.empty()) {
+    dirs.push_back(exe_dir + "/rewards");
+    dirs.push_back(exe_dir + "/../rewards");
+    dirs.push_back(exe_dir + "/../share/zeroth/rewards");
+  }
   return dirs;
 }
 

@@ -160,6 +160,396 @@ bool all_finite(const torch::nn::Module& module) {
   return true;
 }
 
+// ---- Steps 1-3: rollouts and their rewards ----
+
+// What one step's rollouts gave this rank: the kept groups and what was seen on the way.
+struct CollectedGroups {
+  std::vector<std::vector<Rollout>> groups;  // this rank's groups of G completions
+  int64_t groups_seen = 0;                   // sampled groups, kept or not
+  int64_t zero_std_seen = 0;                 // of which had one reward value only
+  int64_t sampled_tokens = 0;
+  double time_sample = 0, time_reward = 0;
+};
+
+// [dist] This rank's share when `total` items are split over the ranks.
+int64_t rank_share(int64_t total, const Distributed& dist) {
+  return total * (dist.rank() + 1) / dist.world() - total * dist.rank() / dist.world();
+}
+
+// A completion that no component could judge, or whose "accuracy" component (when the rule set has
+// one) could not, takes no part in its group's statistics.
+bool is_unscorable(const rewards::RewardResult& reward) {
+  bool any = false, has_accuracy = false;
+  for (const auto& [name, v] : reward.components) {
+    any = any || v.has_value();
+    has_accuracy = has_accuracy || name == "accuracy";
+  }
+  return !any || (has_accuracy && !component(reward, "accuracy"));
+}
+
+// A group whose scorable completions (fewer than two, or) all have the same reward: its advantages are
+// all zero, so it teaches nothing (DAPO's dynamic sampling replaces it).
+bool has_zero_variance(const std::vector<Rollout>& group) {
+  std::vector<double> scorable;
+  for (const Rollout& r : group) {
+    if (!r.unscorable) scorable.push_back(r.reward.total);
+  }
+  return scorable.size() < 2 ||
+         std::all_of(scorable.begin(), scorable.end(), [&](double x) { return x == scorable[0]; });
+}
+
+// Steps 1-3: samples G completions for each of this rank's prompts of the step and scores them. With
+// dynamic sampling, zero-variance groups are dropped and replaced from further prompts, for at most
+// max_resample_rounds more rounds (the last round keeps whatever it gets).
+// [dist] Every rank draws all ranks' needs from the same prompt order and keeps its own slice, so a
+// group never straddles ranks and the order stays in step.
+CollectedGroups collect_groups(const GrpoRun& run, const GrpoOptions& o, PromptOrder& order, Distributed& dist,
+                               int64_t step, int64_t slots) {
+  model::TransformerImpl& policy = *run.policy;
+  const int64_t G = o.sampling.num_generations;
+  const int64_t last_round = o.dynamic_sampling ? o.max_resample_rounds : 0;
+  const int64_t share = rank_share(o.prompts_per_step, dist);  // == prompts_per_step on one rank
+  CollectedGroups c;
+  for (int64_t round = 0; round <= last_round; ++round) {
+    // Which prompts of the shared order are this rank's in this round.
+    const int64_t need = std::max<int64_t>(0, share - static_cast<int64_t>(c.groups.size()));
+    std::vector<double> needs(static_cast<size_t>(dist.world()), 0.0);
+    needs[static_cast<size_t>(dist.rank())] = static_cast<double>(need);
+    dist.all_reduce_sum(needs);
+    const auto total_need = static_cast<int64_t>(std::accumulate(needs.begin(), needs.end(), 0.0));
+    const auto skip = static_cast<int64_t>(std::accumulate(needs.begin(), needs.begin() + dist.rank(), 0.0));
+    if (total_need <= 0) break;
+    std::vector<int64_t> picked;
+    std::vector<std::vector<int64_t>> prompt_ids;
+    for (int64_t i = 0; i < total_need; ++i) {
+      const int64_t next = order.next();
+      if (i < skip || i >= skip + need) continue;
+      picked.push_back(next);
+      prompt_ids.push_back(run.train.ids[static_cast<size_t>(picked.back())]);
+    }
+    if (need == 0) continue;  // [dist] this rank's share is full; the others sample more
+
+    // 1. Rollouts.
+    auto ts = Clock::now();
+    rollout::SamplingOptions s = o.sampling;
+    s.seed = derive_seed(run.seed, {0x5A3F, static_cast<uint64_t>(step), static_cast<uint64_t>(round)});
+    if (dist.world() > 1) s.seed = derive_seed(s.seed, {static_cast<uint64_t>(dist.rank())});  // [dist]
+    policy.eval();
+    rollout::RolloutResult rr;
+    {
+      torch::NoGradGuard no_grad;
+      rollout::Sampler sampler(policy, run.tokenizer, {.num_slots = std::max(slots, G)});
+      rr = sampler.sample_groups(prompt_ids, s);
+    }
+    c.time_sample += since(ts);
+    c.sampled_tokens += rr.stats.decode_tokens;
+
+    // 2. Rewards.
+    auto tr = Clock::now();
+    std::vector<rewards::RewardInput> inputs;
+    for (const auto& comp : rr.completions) {
+      inputs.emplace_back(comp.text, run.train.examples[static_cast<size_t>(picked[comp.prompt_index])]);
+    }
+    auto results = run.rules->score_batch(inputs);
+    c.time_reward += since(tr);
+
+    // 3. Groups; with dynamic sampling, the zero-variance ones are dropped until the last round.
+    for (int64_t p = 0; p < need; ++p) {
+      std::vector<Rollout> group;
+      for (int64_t g = 0; g < G; ++g) {
+        const size_t i = static_cast<size_t>(p * G + g);
+        Rollout r{picked[static_cast<size_t>(p)], std::move(rr.completions[i]), std::move(results[i]), false};
+        r.unscorable = is_unscorable(r.reward);
+        group.push_back(std::move(r));
+      }
+      ++c.groups_seen;
+      const bool zero_std = has_zero_variance(group);
+      c.zero_std_seen += zero_std;
+      if (o.dynamic_sampling && zero_std && round != last_round) continue;
+      c.groups.push_back(std::move(group));
+      if (static_cast<int64_t>(c.groups.size()) >= share) break;
+    }
+  }
+  return c;
+}
+
+// ---- Step 4: the training rows and their advantages ----
+
+// The kept groups as training rows, row p * G + g for completion g of group p.
+struct StepRows {
+  std::vector<Sequence> seqs;                   // prompt and completion ids
+  std::vector<std::vector<float>> sampler_lp;   // the sampler's log-probs (for the IS correction)
+  std::vector<const Rollout*> rollouts;
+  torch::Tensor rewards, unscorable, lengths;   // [rows] double / bool / double
+};
+
+StepRows flatten_groups(const std::vector<std::vector<Rollout>>& groups, const PromptData& train, int64_t G) {
+  const int64_t N = static_cast<int64_t>(groups.size());
+  StepRows rows;
+  rows.rewards = torch::zeros({N * G}, torch::kDouble);
+  rows.unscorable = torch::zeros({N * G}, torch::kBool);
+  rows.lengths = torch::zeros({N * G}, torch::kDouble);
+  for (int64_t p = 0; p < N; ++p) {
+    for (int64_t g = 0; g < G; ++g) {
+      const Rollout& r = groups[static_cast<size_t>(p)][static_cast<size_t>(g)];
+      rows.rewards[p * G + g] = r.reward.total;
+      rows.unscorable[p * G + g] = r.unscorable;
+      rows.lengths[p * G + g] = static_cast<double>(r.completion.ids.size());
+      rows.seqs.push_back({train.ids[static_cast<size_t>(r.prompt)], r.completion.ids});
+      // The sampler's log-probs of the untempered policy: what the IS correction compares with the
+      // trainer's (numerical mismatch between the two paths, not the temperature).
+      rows.sampler_lp.push_back(r.completion.logprobs);
+      rows.rollouts.push_back(&r);
+    }
+  }
+  return rows;
+}
+
+// ---- Step 5: the policy update ----
+
+// What the update of one step did, for its metrics.
+struct UpdateResult {
+  algo::LossStats stats;
+  bool has_kl = false;  // the reference was scored (loss.beta > 0, KL in the loss)
+  double grad_norm_sum = 0, entropy_sum = 0, entropy_tokens = 0, trained_tokens = 0;
+  double time_forward = 0, time_backward = 0, time_optimizer = 0, time_train = 0;
+  int64_t optimizer_steps = 0, skipped = 0;
+  double lr = 0;
+};
+
+// The normalizers of one mini-batch, global over the ranks: the loss does not depend on how the
+// mini-batch is split into micro-batches and ranks.
+algo::LossNormalizer mini_batch_normalizer(const std::vector<Sequence>& seqs, const std::vector<int64_t>& rows,
+                                           const GrpoOptions& o, Distributed& dist) {
+  algo::LossNormalizer norm;
+  for (int64_t r : rows) {
+    const auto len = static_cast<double>(seqs[static_cast<size_t>(r)].completion.size());
+    norm.num_tokens += len;
+    norm.num_sequences += len > 0;
+  }
+  norm.constant_length = static_cast<double>(o.loss.loss_scale_factor > 0 ? o.loss.loss_scale_factor : o.sampling.max_new_tokens);
+  if (dist.world() > 1) {  // [dist] global normalizers
+    std::vector<double> v{norm.num_tokens, norm.num_sequences};
+    dist.all_reduce_sum(v);
+    norm.num_tokens = v[0];
+    norm.num_sequences = v[1];
+  }
+  return norm;
+}
+
+// The state of the optimizer across steps that an update reads and advances.
+struct UpdateState {
+  AdamW& optimizer;
+  NonFiniteGuard& guard;
+  int64_t total_updates;  // steps x mu x mini_batches: the learning-rate schedule's length
+  int64_t& skipped_total; // updates skipped for NaN/Inf so far (the schedule still advances)
+};
+
+// Step 5: mu epochs over the rows, each split into mini_batches optimizer steps, each accumulated
+// over micro-batches of at most micro_batch_tokens padded tokens (shortest rows first).
+UpdateResult update_policy(const GrpoRun& run, const GrpoOptions& o, const StepRows& rows,
+                           const torch::Tensor& advantages, UpdateState state, Distributed& dist, int64_t step,
+                           bool profile_this_step) {
+  model::TransformerImpl& policy = *run.policy;
+  const std::vector<Sequence>& seqs = rows.seqs;
+  const float* adv_data = advantages.data_ptr<float>();
+  UpdateResult u;
+  auto t_train = Clock::now();
+  // ZEROTH_PROFILE_TRAIN=FILE: a Chrome trace of every op of step 2's update (step 1 pays the
+  // one-off first touches of memory), for docs/benchmarks.md's profiles.
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+  if (const char* trace = std::getenv("ZEROTH_PROFILE_TRAIN"); trace && profile_this_step) {
+    profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(trace));
+  }
+  policy.train();
+  const bool need_old = o.mu > 1 || o.mini_batches > 1;
+  std::vector<std::vector<float>> old_lp, ref_lp;
+  if (need_old) old_lp = score_sequences(policy, seqs, o);
+  if (o.loss.needs_reference() && !o.loss.kl_in_reward) ref_lp = score_sequences(*run.reference, seqs, o);
+  u.has_kl = !ref_lp.empty();
+  const bool want_entropy = o.loss.entropy_coef != 0.0;
+  const int64_t M = static_cast<int64_t>(seqs.size());
+  for (int64_t epoch = 0; epoch < o.mu; ++epoch) {
+    std::vector<int64_t> perm(static_cast<size_t>(M));
+    std::iota(perm.begin(), perm.end(), 0);
+    if (o.mini_batches > 1 || o.mu > 1) {
+      SplitMix64 rng(derive_seed(run.seed, {0x3B47, static_cast<uint64_t>(step), static_cast<uint64_t>(epoch)}));
+      for (int64_t i = M - 1; i > 0; --i) std::swap(perm[i], perm[rng.below(static_cast<uint64_t>(i + 1))]);
+    }
+    for (int64_t mb = 0; mb < o.mini_batches; ++mb) {
+      const int64_t lo = M * mb / o.mini_batches, hi = M * (mb + 1) / o.mini_batches;
+      std::vector<int64_t> batch_rows(perm.begin() + lo, perm.begin() + hi);
+      const algo::LossNormalizer norm = mini_batch_normalizer(seqs, batch_rows, o, dist);
+      if (norm.num_tokens == 0) continue;
+      std::stable_sort(batch_rows.begin(), batch_rows.end(), [&](int64_t a, int64_t b) {
+        return seqs[static_cast<size_t>(a)].prompt.size() + seqs[static_cast<size_t>(a)].completion.size() <
+               seqs[static_cast<size_t>(b)].prompt.size() + seqs[static_cast<size_t>(b)].completion.size();
+      });
+      state.optimizer.zero_grad();
+      for (const auto& micro : split_by_tokens(seqs, batch_rows, o.micro_batch_tokens)) {
+        auto batch = pad_batch(seqs, micro, policy.device());
+        torch::Tensor entropy;
+        auto t_forward = Clock::now();
+        auto lp_new = completion_logprobs(policy, batch, o.logprob_chunk, &entropy);
+        algo::PolicyLossInputs in;
+        in.logprobs_new = lp_new;
+        const int64_t C = batch.completion_width;
+        if (need_old) in.logprobs_old = pad_rows(old_lp, micro, C, policy.device());
+        if (!ref_lp.empty()) in.logprobs_ref = pad_rows(ref_lp, micro, C, policy.device());
+        in.logprobs_sampler = pad_rows(rows.sampler_lp, micro, C, policy.device());
+        if (want_entropy) in.entropy = entropy;
+        std::vector<float> a;
+        for (int64_t r : micro) a.push_back(adv_data[r]);
+        in.advantages = torch::tensor(a).to(policy.device());
+        in.mask = batch.completion_mask;
+        auto out = algo::policy_loss(in, o.loss, norm);
+        auto t_backward = Clock::now();
+        u.time_forward += std::chrono::duration<double>(t_backward - t_forward).count();
+        out.loss.backward();
+        u.time_backward += since(t_backward);
+        u.stats.add(out.stats);
+        u.entropy_sum += (entropy.detach() * batch.completion_mask).sum().item<double>();
+        u.entropy_tokens += batch.completion_mask.sum().item<double>();
+        u.trained_tokens += static_cast<double>(batch.ids.numel());
+      }
+      dist.all_reduce_gradients(policy);  // [dist] sum over ranks
+      u.lr = learning_rate_at(o.optimizer, state.optimizer.num_steps() + state.skipped_total, state.total_updates);
+      auto t_optimizer = Clock::now();
+      auto result = state.optimizer.step(u.lr);
+      u.time_optimizer += since(t_optimizer);
+      ++u.optimizer_steps;
+      state.guard.record(result.applied(), step, "gradients");
+      if (!result.applied()) {
+        ++u.skipped;
+        ++state.skipped_total;
+      } else {
+        u.grad_norm_sum += result.grad_norm;
+      }
+    }
+  }
+  profile.reset();  // writes the trace
+  u.time_train = since(t_train);
+  if (u.skipped > 0) spdlog::warn("step {}: {} of {} updates skipped (non-finite gradients)", step, u.skipped, u.optimizer_steps);
+  return u;
+}
+
+// ---- Step 6: metrics ----
+
+// One metrics.jsonl line of a step (this rank's figures; see add_global_metrics).
+Json step_metrics(const StepRows& rows, const CollectedGroups& c, const UpdateResult& u, const torch::Tensor& advantages,
+                  double time_step) {
+  std::vector<double> totals, lengths;
+  std::map<std::string, std::vector<double>> per_component;
+  double correct = 0, formatted = 0, format_seen = 0, truncated = 0;
+  for (const Rollout* r : rows.rollouts) {
+    totals.push_back(r->reward.total);
+    lengths.push_back(static_cast<double>(r->completion.ids.size()));
+    for (const auto& [name, v] : r->reward.components) {
+      if (v) per_component[name].push_back(*v);
+    }
+    correct += is_correct(r->reward);
+    if (auto f = component(r->reward, "format")) {
+      format_seen += 1;
+      formatted += *f >= 1.0 - 1e-9;
+    }
+    truncated += r->completion.finish_reason == "length";
+  }
+  const double n = std::max<double>(1.0, static_cast<double>(rows.rollouts.size()));
+  const int64_t good_steps = u.optimizer_steps - u.skipped;
+  Json f;
+  f["reward_mean"] = mean_of(totals);
+  f["reward_std"] = std_of(totals);
+  for (const auto& [name, values] : per_component) f["reward/" + name + "_mean"] = mean_of(values);
+  f["accuracy"] = correct / n;
+  if (format_seen > 0) f["format_rate"] = formatted / format_seen;
+  f["advantage_mean"] = advantages.mean().item<double>();
+  f["advantage_std"] = advantages.numel() > 1 ? advantages.std().item<double>() : 0.0;
+  f["frac_zero_std"] = c.groups_seen ? static_cast<double>(c.zero_std_seen) / static_cast<double>(c.groups_seen) : 0.0;
+  f["groups"] = static_cast<int64_t>(c.groups.size());
+  if (u.has_kl) f["kl"] = u.stats.kl_mean();
+  f["clip_frac_low"] = u.stats.clip_frac_low();
+  f["clip_frac_high"] = u.stats.clip_frac_high();
+  f["ratio_mean"] = u.stats.ratio_mean();
+  f["entropy"] = u.entropy_tokens > 0 ? u.entropy_sum / u.entropy_tokens : 0.0;
+  f["policy_loss"] = u.optimizer_steps ? u.stats.policy_loss / static_cast<double>(u.optimizer_steps) : 0.0;
+  f["grad_norm"] = good_steps > 0 ? u.grad_norm_sum / static_cast<double>(good_steps) : 0.0;
+  f["lr"] = u.lr;
+  f["skipped_updates"] = u.skipped;
+  f["completion_len_mean"] = mean_of(lengths);
+  f["completion_len_max"] = lengths.empty() ? 0.0 : *std::max_element(lengths.begin(), lengths.end());
+  f["truncation_rate"] = truncated / n;
+  f["sample_tokens_per_s"] = c.time_sample > 0 ? static_cast<double>(c.sampled_tokens) / c.time_sample : 0.0;
+  f["train_tokens_per_s"] = u.time_train > 0 ? u.trained_tokens / u.time_train : 0.0;
+  f["time_sample"] = c.time_sample;
+  f["time_reward"] = c.time_reward;
+  f["time_train"] = u.time_train;
+  f["time_train_forward"] = u.time_forward;    // of which: log-probs of the policy (with graph)
+  f["time_train_backward"] = u.time_backward;  //           their backward
+  f["time_optimizer"] = u.time_optimizer;      //           AdamW steps
+  f["time_step"] = time_step;
+  return f;
+}
+
+// [dist] Replaces the figures of step_metrics that are sums over rollouts by their global values
+// (per-rank sums, all-reduced); clip, ratio and advantage figures stay rank 0's.
+void add_global_metrics(Json& f, const StepRows& rows, const CollectedGroups& c, const UpdateResult& u,
+                        Distributed& dist) {
+  double sum = 0, sq = 0, correct = 0, length_sum = 0, truncated = 0, formatted = 0, format_seen = 0;
+  for (const Rollout* r : rows.rollouts) {
+    sum += r->reward.total;
+    sq += r->reward.total * r->reward.total;
+    correct += is_correct(r->reward);
+    length_sum += static_cast<double>(r->completion.ids.size());
+    truncated += r->completion.finish_reason == "length";
+    if (auto fmt = component(r->reward, "format")) {
+      format_seen += 1;
+      formatted += *fmt >= 1.0 - 1e-9;
+    }
+  }
+  std::vector<double> v{sum, static_cast<double>(rows.rollouts.size()), correct, length_sum, truncated,
+                        static_cast<double>(c.groups.size()), static_cast<double>(c.groups_seen),
+                        static_cast<double>(c.zero_std_seen), static_cast<double>(c.sampled_tokens), u.trained_tokens,
+                        u.entropy_sum, u.entropy_tokens, u.stats.policy_loss, formatted, format_seen, sq};
+  dist.all_reduce_sum(v);
+  const double count = std::max(1.0, v[1]), mean = v[0] / count;
+  f["reward_mean"] = mean;
+  f["reward_std"] = v[1] > 1 ? std::sqrt(std::max(0.0, v[15] / count - mean * mean)) : 0.0;
+  f["accuracy"] = v[2] / count;
+  f["completion_len_mean"] = v[3] / count;
+  f["truncation_rate"] = v[4] / count;
+  f["groups"] = v[5];
+  f["frac_zero_std"] = v[6] > 0 ? v[7] / v[6] : 0.0;
+  f["entropy"] = v[11] > 0 ? v[10] / v[11] : 0.0;
+  f["policy_loss"] = u.optimizer_steps ? v[12] / static_cast<double>(u.optimizer_steps) : 0.0;
+  if (v[14] > 0) f["format_rate"] = v[13] / v[14];
+  f["sample_tokens_per_s"] = c.time_sample > 0 ? v[8] / c.time_sample : 0.0;
+  f["train_tokens_per_s"] = u.time_train > 0 ? v[9] / u.time_train : 0.0;
+  f["world_size"] = dist.world();
+}
+
+// samples.jsonl lines (and a TensorBoard text) of the first samples_prompts groups of a step.
+void write_samples(const GrpoRun& run, const GrpoOptions& o, const CollectedGroups& c, const torch::Tensor& advantages,
+                   int64_t step, MetricsWriter& samples, TensorBoardWriter* tensorboard) {
+  const int64_t G = o.sampling.num_generations;
+  const float* adv_data = advantages.data_ptr<float>();
+  std::vector<Json> written;
+  for (int64_t p = 0; p < std::min<int64_t>(static_cast<int64_t>(c.groups.size()), o.samples_prompts); ++p) {
+    for (int64_t g = 0; g < G; ++g) {
+      const Rollout& r = c.groups[static_cast<size_t>(p)][static_cast<size_t>(g)];
+      written.push_back({{"step", step},
+                         {"prompt", run.train.texts[static_cast<size_t>(r.prompt)]},
+                         {"completion", r.completion.text},
+                         {"rewards", rewards::RuleSet::components_json(r.reward)},
+                         {"reward", r.reward.total},
+                         {"advantage", adv_data[p * G + g]},
+                         {"answer", run.train.examples[static_cast<size_t>(r.prompt)].value("answer", Json())},
+                         {"finish_reason", r.completion.finish_reason}});
+      samples.write_line(written.back());
+    }
+  }
+  if (tensorboard) tensorboard->add_text("samples", step, format_samples_markdown(written));
+}
+
 }  // namespace
 
 Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
@@ -184,7 +574,6 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
                     " (every rank needs at least one prompt group per step)"));
   }
   optimizer.shard(dist);                                        // [dist] ZeRO-1
-  const int64_t total_updates = o.steps * o.mu * o.mini_batches;
   NonFiniteGuard guard(o.optimizer.max_consecutive_skips);
   PromptOrder order(static_cast<int64_t>(run.train.ids.size()), run.seed);
   int64_t start_step = 0;
@@ -199,6 +588,7 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
       spdlog::info("--resume: no checkpoint in {}; starting at step 0", checkpoints.dir());
     }
   }
+  UpdateState update_state{optimizer, guard, o.steps * o.mu * o.mini_batches, skipped_total};
   // A resumed run redoes the steps after its checkpoint: their old lines go first.
   if (dist.is_main()) {  // [dist] rank 0 alone writes metrics and samples
     truncate_metrics_after(run.dir + "/metrics.jsonl", start_step, start_step == o.steps);
@@ -221,295 +611,26 @@ Json train_grpo(const GrpoRun& run, const GrpoOptions& o) {
 
   for (int64_t step = start_step + 1; step <= o.steps; ++step) {
     const auto step_start = Clock::now();
-    double time_sample = 0, time_reward = 0;
-    int64_t sampled_tokens = 0;
-
-    // 1-3. Rollouts and rewards; with dynamic sampling, zero-variance groups are replaced.
-    std::vector<std::vector<Rollout>> groups;
-    int64_t groups_seen = 0, zero_std_seen = 0;
-    for (int64_t round = 0; round <= (o.dynamic_sampling ? o.max_resample_rounds : 0); ++round) {
-      // [dist] This rank's share of the step's groups; every rank draws all ranks' needs from the same
-      // order and keeps its own slice, so groups never straddle ranks and the order stays in step.
-      const int64_t share = o.prompts_per_step * (dist.rank() + 1) / dist.world() - o.prompts_per_step * dist.rank() / dist.world();
-      const int64_t need = std::max<int64_t>(0, share - static_cast<int64_t>(groups.size()));
-      std::vector<double> needs(static_cast<size_t>(dist.world()), 0.0);
-      needs[static_cast<size_t>(dist.rank())] = static_cast<double>(need);
-      dist.all_reduce_sum(needs);
-      const auto total_need = static_cast<int64_t>(std::accumulate(needs.begin(), needs.end(), 0.0));
-      const auto skip = static_cast<int64_t>(std::accumulate(needs.begin(), needs.begin() + dist.rank(), 0.0));
-      if (total_need <= 0) break;
-      std::vector<int64_t> picked;
-      std::vector<std::vector<int64_t>> prompt_ids;
-      for (int64_t i = 0; i < total_need; ++i) {
-        const int64_t next = order.next();
-        if (i < skip || i >= skip + need) continue;
-        picked.push_back(next);
-        prompt_ids.push_back(run.train.ids[static_cast<size_t>(picked.back())]);
-      }
-      if (need == 0) continue;  // [dist] this rank's share is full; the others sample more
-      auto ts = Clock::now();
-      rollout::SamplingOptions s = o.sampling;
-      s.seed = derive_seed(run.seed, {0x5A3F, static_cast<uint64_t>(step), static_cast<uint64_t>(round)});
-      if (dist.world() > 1) s.seed = derive_seed(s.seed, {static_cast<uint64_t>(dist.rank())});  // [dist]
-      policy.eval();
-      rollout::RolloutResult rr;
-      {
-        torch::NoGradGuard no_grad;
-        rollout::Sampler sampler(policy, run.tokenizer, {.num_slots = std::max(slots, G)});
-        rr = sampler.sample_groups(prompt_ids, s);
-      }
-      time_sample += since(ts);
-      sampled_tokens += rr.stats.decode_tokens;
-
-      auto tr = Clock::now();
-      std::vector<rewards::RewardInput> inputs;
-      for (const auto& c : rr.completions) inputs.emplace_back(c.text, run.train.examples[static_cast<size_t>(picked[c.prompt_index])]);
-      auto results = run.rules->score_batch(inputs);
-      time_reward += since(tr);
-
-      for (int64_t p = 0; p < need; ++p) {
-        std::vector<Rollout> group;
-        std::vector<double> scorable;
-        for (int64_t g = 0; g < G; ++g) {
-          const size_t i = static_cast<size_t>(p * G + g);
-          Rollout r{picked[static_cast<size_t>(p)], std::move(rr.completions[i]), std::move(results[i]), false};
-          auto acc = component(r.reward, "accuracy");
-          bool any = false;
-          for (const auto& [name, v] : r.reward.components) any = any || v.has_value();
-          r.unscorable = !any || (std::any_of(r.reward.components.begin(), r.reward.components.end(),
-                                              [](const auto& c) { return c.first == "accuracy"; }) && !acc);
-          if (!r.unscorable) scorable.push_back(r.reward.total);
-          group.push_back(std::move(r));
-        }
-        ++groups_seen;
-        const bool zero_std = scorable.size() < 2 ||
-                              std::all_of(scorable.begin(), scorable.end(), [&](double x) { return x == scorable[0]; });
-        zero_std_seen += zero_std;
-        const bool last_round = round == (o.dynamic_sampling ? o.max_resample_rounds : 0);
-        if (o.dynamic_sampling && zero_std && !last_round) continue;
-        groups.push_back(std::move(group));
-        if (static_cast<int64_t>(groups.size()) >= share) break;  // [dist] share == prompts_per_step on one rank
-      }
-    }
-
-    // 4. Advantages over the kept groups.
-    const int64_t N = static_cast<int64_t>(groups.size());
-    auto rewards_t = torch::zeros({N * G}, torch::kDouble);
-    auto unscorable_t = torch::zeros({N * G}, torch::kBool);
-    auto lengths_t = torch::zeros({N * G}, torch::kDouble);
-    std::vector<Sequence> seqs;
-    std::vector<std::vector<float>> sampler_lp;
-    std::vector<const Rollout*> flat;
-    for (int64_t p = 0; p < N; ++p) {
-      for (int64_t g = 0; g < G; ++g) {
-        const Rollout& r = groups[static_cast<size_t>(p)][static_cast<size_t>(g)];
-        rewards_t[p * G + g] = r.reward.total;
-        unscorable_t[p * G + g] = r.unscorable;
-        lengths_t[p * G + g] = static_cast<double>(r.completion.ids.size());
-        seqs.push_back({run.train.ids[static_cast<size_t>(r.prompt)], r.completion.ids});
-        // The sampler's log-probs of the untempered policy: what the IS correction compares with the
-        // trainer's (numerical mismatch between the two paths, not the temperature).
-        sampler_lp.push_back(r.completion.logprobs);
-        flat.push_back(&r);
-      }
-    }
-    auto adv = algo::compute_advantages(rewards_t, G, o.advantage, unscorable_t, lengths_t);
-    auto advantages = adv.advantages.to(torch::kFloat).contiguous();
-    const float* adv_data = advantages.data_ptr<float>();
-
-    // 5. Policy update: mu epochs x mini_batches optimizer steps.
-    auto t_train = Clock::now();
-    // ZEROTH_PROFILE_TRAIN=FILE: a Chrome trace of every op of step 2's update (step 1 pays the
-    // one-off first touches of memory), for docs/benchmarks.md's profiles.
-    std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
-    if (const char* trace = std::getenv("ZEROTH_PROFILE_TRAIN"); trace && step == start_step + 2) {
-      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(trace));
-    }
-    policy.train();
-    const bool need_old = o.mu > 1 || o.mini_batches > 1;
-    std::vector<std::vector<float>> old_lp, ref_lp;
-    if (need_old) old_lp = score_sequences(policy, seqs, o);
-    if (o.loss.needs_reference() && !o.loss.kl_in_reward) ref_lp = score_sequences(*run.reference, seqs, o);
-    const bool want_entropy = o.loss.entropy_coef != 0.0;
-    algo::LossStats stats;
-    double grad_norm_sum = 0, entropy_sum = 0, entropy_tokens = 0, trained_tokens = 0;
-    double time_forward = 0, time_backward = 0, time_optimizer = 0;
-    int64_t optimizer_steps = 0, skipped = 0;
-    double lr = 0;
-    const int64_t M = static_cast<int64_t>(seqs.size());
-    for (int64_t epoch = 0; epoch < o.mu; ++epoch) {
-      std::vector<int64_t> perm(static_cast<size_t>(M));
-      std::iota(perm.begin(), perm.end(), 0);
-      if (o.mini_batches > 1 || o.mu > 1) {
-        SplitMix64 rng(derive_seed(run.seed, {0x3B47, static_cast<uint64_t>(step), static_cast<uint64_t>(epoch)}));
-        for (int64_t i = M - 1; i > 0; --i) std::swap(perm[i], perm[rng.below(static_cast<uint64_t>(i + 1))]);
-      }
-      for (int64_t mb = 0; mb < o.mini_batches; ++mb) {
-        const int64_t lo = M * mb / o.mini_batches, hi = M * (mb + 1) / o.mini_batches;
-        std::vector<int64_t> rows(perm.begin() + lo, perm.begin() + hi);
-        // Global normalizers of this mini-batch (the loss is invariant to the micro-batch split).
-        algo::LossNormalizer norm;
-        for (int64_t r : rows) {
-          const auto len = static_cast<double>(seqs[static_cast<size_t>(r)].completion.size());
-          norm.num_tokens += len;
-          norm.num_sequences += len > 0;
-        }
-        norm.constant_length = static_cast<double>(o.loss.loss_scale_factor > 0 ? o.loss.loss_scale_factor : o.sampling.max_new_tokens);
-        if (dist.world() > 1) {  // [dist] global normalizers
-          std::vector<double> v{norm.num_tokens, norm.num_sequences};
-          dist.all_reduce_sum(v);
-          norm.num_tokens = v[0];
-          norm.num_sequences = v[1];
-        }
-        if (norm.num_tokens == 0) continue;
-        std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) {
-          return seqs[static_cast<size_t>(a)].prompt.size() + seqs[static_cast<size_t>(a)].completion.size() <
-                 seqs[static_cast<size_t>(b)].prompt.size() + seqs[static_cast<size_t>(b)].completion.size();
-        });
-        optimizer.zero_grad();
-        for (const auto& micro : split_by_tokens(seqs, rows, o.micro_batch_tokens)) {
-          auto batch = pad_batch(seqs, micro, policy.device());
-          torch::Tensor entropy;
-          auto t_forward = Clock::now();
-          auto lp_new = completion_logprobs(policy, batch, o.logprob_chunk, &entropy);
-          algo::PolicyLossInputs in;
-          in.logprobs_new = lp_new;
-          const int64_t C = batch.completion_width;
-          if (need_old) in.logprobs_old = pad_rows(old_lp, micro, C, policy.device());
-          if (!ref_lp.empty()) in.logprobs_ref = pad_rows(ref_lp, micro, C, policy.device());
-          in.logprobs_sampler = pad_rows(sampler_lp, micro, C, policy.device());
-          if (want_entropy) in.entropy = entropy;
-          std::vector<float> a;
-          for (int64_t r : micro) a.push_back(adv_data[r]);
-          in.advantages = torch::tensor(a).to(policy.device());
-          in.mask = batch.completion_mask;
-          auto out = algo::policy_loss(in, o.loss, norm);
-          auto t_backward = Clock::now();
-          time_forward += std::chrono::duration<double>(t_backward - t_forward).count();
-          out.loss.backward();
-          time_backward += since(t_backward);
-          stats.add(out.stats);
-          entropy_sum += (entropy.detach() * batch.completion_mask).sum().item<double>();
-          entropy_tokens += batch.completion_mask.sum().item<double>();
-          trained_tokens += static_cast<double>(batch.ids.numel());
-        }
-        dist.all_reduce_gradients(policy);  // [dist] sum over ranks
-        lr = learning_rate_at(o.optimizer, optimizer.num_steps() + skipped_total, total_updates);
-        auto t_optimizer = Clock::now();
-        auto result = optimizer.step(lr);
-        time_optimizer += since(t_optimizer);
-        ++optimizer_steps;
-        guard.record(result.applied(), step, "gradients");
-        if (!result.applied()) {
-          ++skipped;
-          ++skipped_total;
-        } else {
-          grad_norm_sum += result.grad_norm;
-        }
-      }
-    }
-    profile.reset();  // writes the trace
-    const double time_train = since(t_train);
-    if (skipped > 0) spdlog::warn("step {}: {} of {} updates skipped (non-finite gradients)", step, skipped, optimizer_steps);
-
-    // 6. Metrics.
-    std::vector<double> totals, lengths;
-    std::map<std::string, std::vector<double>> per_component;
-    double correct = 0, formatted = 0, format_seen = 0, truncated = 0;
-    for (const Rollout* r : flat) {
-      totals.push_back(r->reward.total);
-      lengths.push_back(static_cast<double>(r->completion.ids.size()));
-      for (const auto& [name, v] : r->reward.components) {
-        if (v) per_component[name].push_back(*v);
-      }
-      correct += is_correct(r->reward);
-      if (auto f = component(r->reward, "format")) {
-        format_seen += 1;
-        formatted += *f >= 1.0 - 1e-9;
-      }
-      truncated += r->completion.finish_reason == "length";
-    }
-    const double n = std::max<double>(1.0, static_cast<double>(flat.size()));
-    const double time_step = since(step_start);
-    Json f;
-    f["reward_mean"] = mean_of(totals);
-    f["reward_std"] = std_of(totals);
-    for (const auto& [name, values] : per_component) f["reward/" + name + "_mean"] = mean_of(values);
-    f["accuracy"] = correct / n;
-    if (format_seen > 0) f["format_rate"] = formatted / format_seen;
-    f["advantage_mean"] = advantages.mean().item<double>();
-    f["advantage_std"] = advantages.numel() > 1 ? advantages.std().item<double>() : 0.0;
-    f["frac_zero_std"] = groups_seen ? static_cast<double>(zero_std_seen) / static_cast<double>(groups_seen) : 0.0;
-    f["groups"] = N;
-    if (!ref_lp.empty()) f["kl"] = stats.kl_mean();
-    f["clip_frac_low"] = stats.clip_frac_low();
-    f["clip_frac_high"] = stats.clip_frac_high();
-    f["ratio_mean"] = stats.ratio_mean();
-    f["entropy"] = entropy_tokens > 0 ? entropy_sum / entropy_tokens : 0.0;
-    f["policy_loss"] = optimizer_steps ? stats.policy_loss / static_cast<double>(optimizer_steps) : 0.0;
-    f["grad_norm"] = optimizer_steps - skipped > 0 ? grad_norm_sum / static_cast<double>(optimizer_steps - skipped) : 0.0;
-    f["lr"] = lr;
-    f["skipped_updates"] = skipped;
-    f["completion_len_mean"] = mean_of(lengths);
-    f["completion_len_max"] = lengths.empty() ? 0.0 : *std::max_element(lengths.begin(), lengths.end());
-    f["truncation_rate"] = truncated / n;
-    f["sample_tokens_per_s"] = time_sample > 0 ? static_cast<double>(sampled_tokens) / time_sample : 0.0;
-    f["train_tokens_per_s"] = time_train > 0 ? trained_tokens / time_train : 0.0;
-    f["time_sample"] = time_sample;
-    f["time_reward"] = time_reward;
-    f["time_train"] = time_train;
-    f["time_train_forward"] = time_forward;    // of which: log-probs of the policy (with graph)
-    f["time_train_backward"] = time_backward;  //           their backward
-    f["time_optimizer"] = time_optimizer;      //           AdamW steps
-    f["time_step"] = time_step;
-    if (dist.world() > 1) {  // [dist] global figures from per-rank sums (clip/ratio/advantage stats: rank 0's)
-      double sq = 0;
-      for (double x : totals) sq += x * x;
-      std::vector<double> v{std::accumulate(totals.begin(), totals.end(), 0.0), static_cast<double>(totals.size()), correct,
-                            std::accumulate(lengths.begin(), lengths.end(), 0.0), truncated, static_cast<double>(N),
-                            static_cast<double>(groups_seen), static_cast<double>(zero_std_seen),
-                            static_cast<double>(sampled_tokens), trained_tokens, entropy_sum, entropy_tokens,
-                            stats.policy_loss, formatted, format_seen, sq};
-      dist.all_reduce_sum(v);
-      const double count = std::max(1.0, v[1]), mean = v[0] / count;
-      f["reward_mean"] = mean;
-      f["reward_std"] = v[1] > 1 ? std::sqrt(std::max(0.0, v[15] / count - mean * mean)) : 0.0;
-      f["accuracy"] = v[2] / count;
-      f["completion_len_mean"] = v[3] / count;
-      f["truncation_rate"] = v[4] / count;
-      f["groups"] = v[5];
-      f["frac_zero_std"] = v[6] > 0 ? v[7] / v[6] : 0.0;
-      f["entropy"] = v[11] > 0 ? v[10] / v[11] : 0.0;
-      f["policy_loss"] = optimizer_steps ? v[12] / static_cast<double>(optimizer_steps) : 0.0;
-      if (v[14] > 0) f["format_rate"] = v[13] / v[14];
-      f["sample_tokens_per_s"] = time_sample > 0 ? v[8] / time_sample : 0.0;
-      f["train_tokens_per_s"] = time_train > 0 ? v[9] / time_train : 0.0;
-      f["world_size"] = dist.world();
-    }
+    // 1-3. Rollouts, rewards, groups (dynamic sampling replaces the zero-variance ones).
+    const CollectedGroups collected = collect_groups(run, o, order, dist, step, slots);
+    // 4. Group-relative advantages.
+    const StepRows rows = flatten_groups(collected.groups, run.train, G);
+    auto adv = algo::compute_advantages(rows.rewards, G, o.advantage, rows.unscorable, rows.lengths);
+    const torch::Tensor advantages = adv.advantages.to(torch::kFloat).contiguous();
+    // 5. Policy update: mu epochs x mini_batches optimizer steps x micro-batches.
+    const UpdateResult update =
+        update_policy(run, o, rows, advantages, update_state, dist, step, step == start_step + 2);
+    // 6. Metrics, samples, evaluation, checkpoint.
+    Json f = step_metrics(rows, collected, update, advantages, since(step_start));
+    if (dist.world() > 1) add_global_metrics(f, rows, collected, update, dist);  // [dist]
     metrics.write(step, f);
     if (tensorboard) tensorboard->add_scalars(step, f);
     spdlog::info("step {}/{}: reward {:.3f} accuracy {:.3f} len {:.1f} clip {:.3f}/{:.3f} grad {:.3f} ({:.1f}s: sample {:.1f}, train {:.1f})",
                  step, o.steps, f["reward_mean"].get<double>(), f["accuracy"].get<double>(),
-                 f["completion_len_mean"].get<double>(), stats.clip_frac_low(), stats.clip_frac_high(),
-                 f["grad_norm"].get<double>(), time_step, time_sample, time_train);
-
+                 f["completion_len_mean"].get<double>(), update.stats.clip_frac_low(), update.stats.clip_frac_high(),
+                 f["grad_norm"].get<double>(), f["time_step"].get<double>(), collected.time_sample, update.time_train);
     if (o.samples_every > 0 && (step % o.samples_every == 0 || step == 1)) {
-      std::vector<Json> written;
-      for (int64_t p = 0; p < std::min<int64_t>(N, o.samples_prompts); ++p) {
-        for (int64_t g = 0; g < G; ++g) {
-          const Rollout& r = groups[static_cast<size_t>(p)][static_cast<size_t>(g)];
-          written.push_back({{"step", step},
-                              {"prompt", run.train.texts[static_cast<size_t>(r.prompt)]},
-                              {"completion", r.completion.text},
-                              {"rewards", rewards::RuleSet::components_json(r.reward)},
-                              {"reward", r.reward.total},
-                              {"advantage", adv_data[p * G + g]},
-                              {"answer", run.train.examples[static_cast<size_t>(r.prompt)].value("answer", Json())},
-                              {"finish_reason", r.completion.finish_reason}});
-          samples.write_line(written.back());
-        }
-      }
-      if (tensorboard) tensorboard->add_text("samples", step, format_samples_markdown(written));
+      write_samples(run, o, collected, advantages, step, samples, tensorboard.get());
     }
     if (o.eval_every > 0 && step % o.eval_every == 0 && step != o.steps) run_eval(step);
     if (o.write_checkpoints && schedule.due(step, o.steps, dist)) {

@@ -45,7 +45,7 @@ TEST_CASE("zeroth: a bad --log-level is a user error with a message, exit 1", "[
 }
 
 TEST_CASE("zeroth bench sampler: batch-1 and group decode of a tiny random model, with the memory bound", "[cli]") {
-  auto r = run_command("cd " + std::string(ZEROTH_SOURCE_DIR) + " && " + zeroth_binary() +
+  auto r = run_command("cd " + zeroth::testing::source_dir() + " && " + zeroth_binary() +
                        " bench sampler --config recipes/tiny/model_config.json --dtype bf16 --prompt-len 8"
                        " --new-tokens 4 --g 3 --threads 1");
   INFO(r.err);
@@ -76,7 +76,7 @@ TEST_CASE("zeroth bench sampler: batch-1 and group decode of a tiny random model
 TEST_CASE("zeroth bench train: whole GRPO steps of a tiny random model, one JSON object with the split", "[cli]") {
   // The tiny recipes' shape: vocabulary 263, so the synthetic tokenizer covers it with the 256 byte
   // characters and 7 two-character tokens. Two steps, each reported; the temp directory is removed.
-  auto r = run_command("cd " + std::string(ZEROTH_SOURCE_DIR) + " && " + zeroth_binary() +
+  auto r = run_command("cd " + zeroth::testing::source_dir() + " && " + zeroth_binary() +
                        " bench train --config recipes/tiny/model_config.json --prompts 2 --g 3 --prompt-len 8"
                        " --new-tokens 6 --steps 2 --threads 1");
   INFO(r.err);
@@ -94,7 +94,7 @@ TEST_CASE("zeroth bench train: whole GRPO steps of a tiny random model, one JSON
     REQUIRE(s["time_step"].get<double>() >= s["time_sample"].get<double>() + s["time_train"].get<double>());
   }
   // Bad sizes are a user error naming the flags.
-  auto bad = run_command(zeroth_binary() + " bench train --config " + std::string(ZEROTH_SOURCE_DIR) +
+  auto bad = run_command(zeroth_binary() + " bench train --config " + zeroth::testing::source_dir() +
                          "/recipes/tiny/model_config.json --g 0");
   REQUIRE(bad.exit_code == 1);
   REQUIRE(bad.err.find("--g") != std::string::npos);
@@ -115,7 +115,7 @@ TEST_CASE("zeroth: a misspelled flag is a usage error before any work, with a di
 TEST_CASE("zeroth bench train --dir refuses a directory of other files before any work", "[cli][output]") {
   zeroth::testing::TempDir dir;
   std::ofstream(dir.file("notes.txt")) << "mine";
-  auto r = run_command(zeroth_binary() + " bench train --config " + std::string(ZEROTH_SOURCE_DIR) +
+  auto r = run_command(zeroth_binary() + " bench train --config " + zeroth::testing::source_dir() +
                        "/recipes/tiny/model_config.json --steps 1 --dir " + dir.path());
   REQUIRE(r.exit_code == 1);
   REQUIRE(r.err.find("--force") != std::string::npos);

@@ -78,7 +78,7 @@ TEST_CASE("two SFT and two GRPO steps of the tiny recipe run on CUDA", "[gpu][st
   zeroth::testing::TempDir dir;
   const std::string out = dir.file("run");
   auto r = zeroth::testing::run_command(
-      "cd " + std::string(ZEROTH_SOURCE_DIR) + " && " + zeroth::testing::zeroth_binary() +
+      "cd " + zeroth::testing::source_dir() + " && " + zeroth::testing::zeroth_binary() +
       " run recipes/tiny/sft_then_grpo.json --out " + out +
       " --set device=cuda --set sft.steps=2 --set sft.optimizer.warmup_steps=1 --set grpo.steps=2"
       " --set sft.eval.limit=8 --set grpo.eval.limit=8 --set eval.limit=8");

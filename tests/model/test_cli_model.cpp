@@ -18,7 +18,7 @@ using namespace zeroth::testing;
 namespace fs = std::filesystem;
 
 namespace {
-const std::string kTokenizer = std::string(ZEROTH_SOURCE_DIR) + "/data/tokenizers/byte_level";
+const std::string kTokenizer = zeroth::testing::source_dir() + "/data/tokenizers/byte_level";
 
 // log p(completion[j] | prompt + completion[:j]) from a plain forward in this process.
 std::vector<double> expected_logprobs(model::TransformerImpl& m, const std::vector<int64_t>& prompt,

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "model/tiny.h"
+#include "support/test_paths.h"
 #include "zeroth/core/json.h"
 #include "zeroth/rollout/sampler.h"
 #include "zeroth/text/tokenizer.h"
@@ -135,7 +136,7 @@ TEST_CASE("sampler: bad prompts are errors naming the prompt", "[rollout][sample
 
 TEST_CASE("sampler: stop strings are found in decoded text and cut from it, EOS ends a completion",
           "[rollout][sampler]") {
-  auto tokenizer = text::Tokenizer::from_file(std::string(ZEROTH_SOURCE_DIR) + "/data/tokenizers/byte_level");
+  auto tokenizer = text::Tokenizer::from_file(zeroth::testing::source_dir() + "/data/tokenizers/byte_level");
   Json cfg_json = zeroth::testing::tiny_config_json("qwen2");
   cfg_json["vocab_size"] = tokenizer.vocab_size();
   cfg_json["eos_token_id"] = 256;

@@ -89,7 +89,7 @@ TEST_CASE("data: the held-out split is disjoint from the training split and stab
 
 TEST_CASE("data: GSM8K and MATH-500 files map to question and answer", "[stages][data]") {
   DataSpec gsm;
-  gsm.path = testing::shared_path("datasets/gsm8k/test.jsonl");
+  gsm.path = testing::test_data_path("datasets/gsm8k/test.jsonl");
   gsm.limit = 3;
   auto g = load_examples(gsm, Split::kAll);
   REQUIRE(g.size() == 3);
@@ -98,7 +98,7 @@ TEST_CASE("data: GSM8K and MATH-500 files map to question and answer", "[stages]
   REQUIRE(g[0]["solution"].get<std::string>().find("#### 18") != std::string::npos);
 
   DataSpec math;
-  math.path = testing::shared_path("datasets/math500/test.jsonl");
+  math.path = testing::test_data_path("datasets/math500/test.jsonl");
   math.limit = 1;
   auto m = load_examples(math, Split::kAll);
   REQUIRE(m[0]["question"].get<std::string>().rfind("Convert the point", 0) == 0);
@@ -133,20 +133,14 @@ TEST_CASE("data: prompt templates fill fields, r1_zero is the paper's template",
   REQUIRE_THROWS_WITH(render_prompt(missing, e, nullptr), Catch::Contains("problem"));
 }
 
-TEST_CASE("data: chat prompts take tools, documents, date_string and chat_template_kwargs as transformers does",
+TEST_CASE("data: chat prompts take tools and chat_template_kwargs as transformers does",
           "[stages][data]") {
-  auto llama = text::Tokenizer::from_file(testing::shared_path("tokenizers/llama3"));
-  Json spec_json = Json::parse(R"({"chat": true, "date_string": "01 Jan 2025"})");
-  PromptSpec spec = parse_prompt_spec(JsonReader(spec_json, "recipe.json", "stages[0].prompt"));
   const Json example = Json::parse(R"({"question": "2+2?", "answer": "4"})");
-  const std::string dated = render_prompt(spec, example, &llama);
-  REQUIRE(dated.find("Today Date: 01 Jan 2025") != std::string::npos);
-
-  auto qwen = text::Tokenizer::from_file(testing::shared_path("tokenizers/qwen3"));
-  spec_json = Json::parse(R"({"chat": true, "chat_template_kwargs": {"enable_thinking": false},
+  auto qwen = text::Tokenizer::from_file(testing::tokenizer_dir("qwen3"));
+  Json spec_json = Json::parse(R"({"chat": true, "chat_template_kwargs": {"enable_thinking": false},
     "tools": [{"type": "function", "function": {"name": "add_numbers", "description": "Adds",
                "parameters": {"type": "object", "properties": {}}}}]})");
-  spec = parse_prompt_spec(JsonReader(spec_json, "recipe.json", "stages[0].prompt"));
+  PromptSpec spec = parse_prompt_spec(JsonReader(spec_json, "recipe.json", "stages[0].prompt"));
   const std::string with_tools = render_prompt(spec, example, &qwen);
   REQUIRE(with_tools.find("<tools>") != std::string::npos);
   REQUIRE(with_tools.find("add_numbers") != std::string::npos);
@@ -155,4 +149,13 @@ TEST_CASE("data: chat prompts take tools, documents, date_string and chat_templa
   Json bad = Json::parse(R"({"template": "{question}", "date_string": "01 Jan 2025"})");
   REQUIRE_THROWS_WITH(parse_prompt_spec(JsonReader(bad, "recipe.json", "stages[0].prompt")),
                       Catch::Contains("stages[0].prompt") && Catch::Contains("need \"chat\": true"));
+}
+
+TEST_CASE("data: a chat prompt's date_string reaches the template (Llama 3's Today Date)", "[stages][data]") {
+  auto llama = text::Tokenizer::from_file(testing::tokenizer_dir("llama3"));  // external test data
+  Json spec_json = Json::parse(R"({"chat": true, "date_string": "01 Jan 2025"})");
+  PromptSpec spec = parse_prompt_spec(JsonReader(spec_json, "recipe.json", "stages[0].prompt"));
+  const Json example = Json::parse(R"({"question": "2+2?", "answer": "4"})");
+  const std::string dated = render_prompt(spec, example, &llama);
+  REQUIRE(dated.find("Today Date: 01 Jan 2025") != std::string::npos);
 }

@@ -20,7 +20,7 @@ TEST_CASE("e2e: the tiny SFT -> GRPO -> eval recipe learns, GRPO beats SFT on he
   // weakest (SFT 0.23) and its 80-step gain swung from +0.17 to +0.04 when the log-prob arithmetic
   // changed in the last bits (2026-12-02: sampled trajectories diverge); seeds 2 and 3 then gained
   // +0.29 and +0.19.
-  auto r = testing::run_command("cd " + std::string(ZEROTH_SOURCE_DIR) + " && " + testing::zeroth_binary() +
+  auto r = testing::run_command("cd " + zeroth::testing::source_dir() + " && " + testing::zeroth_binary() +
                                 " run recipes/tiny/sft_then_grpo.json --out " + out +
                                 " --set grpo.steps=80 --set eval.limit=200 --set seed=3");
   INFO(r.err.substr(r.err.size() > 4000 ? r.err.size() - 4000 : 0));

@@ -22,7 +22,7 @@ namespace {
 const char* kTinyStage = R"({"kind": "sft", "model": {"init": {"config": "CONFIG", "tokenizer": "TOKENIZER"}},
   "data": {"generator": "arithmetic", "num_examples": 50}, "steps": 1})";
 
-std::string source_path(const std::string& relative) { return std::string(ZEROTH_SOURCE_DIR) + "/" + relative; }
+std::string source_path(const std::string& relative) { return zeroth::testing::source_dir() + "/" + relative; }
 
 std::string write_recipe(testing::TempDir& dir, const std::string& text) {
   std::string path = dir.file("recipe.json");
@@ -106,7 +106,7 @@ TEST_CASE("recipe: every shipped recipe passes --dry-run", "[stages][recipe]") {
       continue;  // model configs and reward rule files, not recipes
     }
     ++count;
-    auto r = testing::run_command("cd " + std::string(ZEROTH_SOURCE_DIR) + " && " + testing::zeroth_binary() +
+    auto r = testing::run_command("cd " + zeroth::testing::source_dir() + " && " + testing::zeroth_binary() +
                                   " run --dry-run " + entry.path().string());
     INFO(entry.path() << "\n" << r.out << r.err);
     REQUIRE(r.exit_code == 0);

@@ -1,26 +1,55 @@
-// Paths tests use: the shared/ data folder (datasets, tokenizers), the tests' own fixtures, the
-// built `zeroth` binary, and fresh temporary directories. A missing shared file fails loudly.
+// Paths tests use: the tests' own fixtures (tests/data/, and what CMake unpacks from it into the
+// build folder), the optional external test data (tokenizers whose licences keep them out of the
+// repository), the built `zeroth` binary, and fresh temporary directories.
 #pragma once
 
 #include "support/catch.h"
 
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <random>
 #include <string>
 
+#include "support/test_paths.h"
+
 namespace zeroth::testing {
 
-inline std::string shared_path(const std::string& relative) {
-  std::string path = std::string(ZEROTH_SHARED_DIR) + "/" + relative;
-  if (!std::filesystem::exists(path)) FAIL("missing shared test data: " << path << " (set -DZEROTH_SHARED_DIR)");
+// CTest's skip code for every test (SKIP_RETURN_CODE in tests/CMakeLists.txt): a test that cannot
+// run here says why and is reported as skipped, never as passed. CTest runs each test case in its
+// own process; run by hand, an executable stops at the first skipped case.
+constexpr int kSkipCode = 77;
+
+[[noreturn]] inline void skip_test(const std::string& why) {
+  std::cout << "SKIPPED: " << why << std::endl;
+  std::exit(kSkipCode);
+}
+
+// A file of tests/data/ (its path need not exist: tests of missing files use it too).
+inline std::string test_data_path(const std::string& relative) {
+  return test_path("test_data_dir") + "/" + relative;
+}
+
+// A file of the external test data folder: $ZEROTH_EXTERNAL_TEST_DATA, by default ../shared beside
+// the checkout. Skips the test when it is missing.
+inline std::string external_data_path(const std::string& relative) {
+  const char* env = std::getenv("ZEROTH_EXTERNAL_TEST_DATA");
+  const std::string root = env != nullptr && *env != '\0' ? std::string(env) : test_path("external_data_dir");
+  const std::string path = root + "/" + relative;
+  if (!std::filesystem::exists(path))
+    skip_test("needs " + path + " (external test data: set ZEROTH_EXTERNAL_TEST_DATA to a folder holding " + relative + ")");
   return path;
 }
 
-inline std::string test_data_path(const std::string& relative) {
-  return std::string(ZEROTH_TEST_DATA_DIR) + "/" + relative;
+// A real tokenizer's folder (tokenizer.json, tokenizer_config.json, reference_sample.jsonl,
+// chat_template_sample.jsonl): qwen3 is in the repository (tests/data/tokenizers/README.md), the
+// others come from the external test data or the test is skipped.
+inline std::string tokenizer_dir(const std::string& name) {
+  if (name == "qwen3") return test_path("build_data_dir") + "/tokenizers/qwen3";
+  return external_data_path("tokenizers/" + name);
 }
 
-inline std::string zeroth_binary() { return ZEROTH_BINARY; }
+inline std::string zeroth_binary() { return test_path("zeroth"); }
 
 // A new empty directory under the system temp dir, removed when the object goes out of scope.
 class TempDir {

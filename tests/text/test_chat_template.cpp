@@ -14,7 +14,7 @@
 
 using namespace zeroth;
 using namespace zeroth::text;
-using zeroth::testing::shared_path;
+using zeroth::testing::tokenizer_dir;
 using zeroth::testing::test_data_path;
 
 namespace {
@@ -23,14 +23,14 @@ namespace {
 // date_string to the template's fallback day; zeroth, like transformers, defaults it to today).
 void check_chat_reference(const std::string& name, const Json& extra = Json::object()) {
   // Only tokenizer_config.json is needed: build the template from it directly (fast).
-  Json config = load_json(shared_path("tokenizers/" + name + "/tokenizer_config.json"));
+  Json config = load_json(tokenizer_dir(name) + "/tokenizer_config.json");
   Json specials = Json::object();
   for (const char* key : {"bos_token", "eos_token", "pad_token", "unk_token"}) {
     if (!config.contains(key) || config[key].is_null()) continue;
     specials[key] = config[key].is_string() ? config[key] : config[key]["content"];
   }
   ChatTemplate tmpl(config["chat_template"].get<std::string>(), specials);
-  std::ifstream in(shared_path("tokenizers/" + name + "/chat_template_sample.jsonl"));
+  std::ifstream in(tokenizer_dir(name) + "/chat_template_sample.jsonl");
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {
@@ -59,7 +59,7 @@ TEST_CASE("llama3 chat template renders every reference conversation", "[text][c
 }
 
 TEST_CASE("qwen3 template: thinking, tools and generation prompt", "[text][chat]") {
-  Json config = load_json(shared_path("tokenizers/qwen3/tokenizer_config.json"));
+  Json config = load_json(tokenizer_dir("qwen3") + "/tokenizer_config.json");
   ChatTemplate tmpl(config["chat_template"].get<std::string>(), Json{{"eos_token", "<|im_end|>"}});
   Json msgs = Json::parse(R"([{"role": "user", "content": "Hi"}])");
   CHECK(tmpl.render(msgs, true) == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");

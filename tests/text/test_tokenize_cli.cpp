@@ -10,7 +10,7 @@
 
 using namespace zeroth;
 using zeroth::testing::run_command;
-using zeroth::testing::shared_path;
+using zeroth::testing::tokenizer_dir;
 using zeroth::testing::zeroth_binary;
 
 namespace {
@@ -27,7 +27,7 @@ std::vector<Json> parse_lines(const std::string& out) {
 }  // namespace
 
 TEST_CASE("zeroth tokenize encodes, decodes and renders chats", "[text][cli]") {
-  std::string dir = shared_path("tokenizers/llama3");
+  std::string dir = tokenizer_dir("llama3");
   std::string cmd = zeroth_binary() + " tokenize --tokenizer " + dir;
 
   auto enc = run_command(cmd, "{\"text\": \"Hello world\"}\n\n{\"text\": \"<|begin_of_text|><|eot_id|>\"}\n");
@@ -47,7 +47,7 @@ TEST_CASE("zeroth tokenize encodes, decodes and renders chats", "[text][cli]") {
   CHECK(parse_lines(dec.out).at(0) == Json::parse(R"({"text": "Hello world"})"));
 
   // --chat against the first reference conversation.
-  std::ifstream ref(shared_path("tokenizers/llama3/chat_template_sample.jsonl"));
+  std::ifstream ref(tokenizer_dir("llama3") + "/chat_template_sample.jsonl");
   std::string first;
   std::getline(ref, first);
   Json expected = Json::parse(first);
@@ -65,7 +65,7 @@ TEST_CASE("zeroth tokenize encodes, decodes and renders chats", "[text][cli]") {
 }
 
 TEST_CASE("zeroth tokenize reports bad lines and keeps going", "[text][cli][errors]") {
-  std::string cmd = zeroth_binary() + " tokenize --tokenizer " + shared_path("tokenizers/qwen3");
+  std::string cmd = zeroth_binary() + " tokenize --tokenizer " + tokenizer_dir("qwen3");
   auto r = run_command(cmd, "{\"text\": \"a\"}\nnot json\n{\"txt\": \"b\"}\n{\"text\": \"c\"}\n");
   CHECK(r.exit_code == 1);
   CHECK(parse_lines(r.out).size() == 2);

@@ -15,7 +15,7 @@
 
 using namespace zeroth;
 using namespace zeroth::text;
-using zeroth::testing::shared_path;
+using zeroth::testing::tokenizer_dir;
 using zeroth::testing::TempDir;
 
 namespace {
@@ -24,7 +24,7 @@ namespace {
 const Tokenizer& shared_tokenizer(const std::string& name) {
   static std::map<std::string, Tokenizer> cache;
   auto it = cache.find(name);
-  if (it == cache.end()) it = cache.emplace(name, Tokenizer::from_file(shared_path("tokenizers/" + name))).first;
+  if (it == cache.end()) it = cache.emplace(name, Tokenizer::from_file(tokenizer_dir(name))).first;
   return it->second;
 }
 
@@ -39,7 +39,7 @@ std::vector<Json> read_jsonl(const std::string& path) {
 
 void check_reference(const std::string& name) {
   const Tokenizer& tok = shared_tokenizer(name);
-  auto lines = read_jsonl(shared_path("tokenizers/" + name + "/reference_sample.jsonl"));
+  auto lines = read_jsonl(tokenizer_dir(name) + "/reference_sample.jsonl");
   REQUIRE(!lines.empty());
   int line_no = 0;
   for (const Json& line : lines) {
@@ -55,7 +55,7 @@ void check_reference(const std::string& name) {
 void check_chat_ids(const std::string& name) {
   const Tokenizer& tok = shared_tokenizer(name);
   int line_no = 0;
-  for (const Json& line : read_jsonl(shared_path("tokenizers/" + name + "/chat_template_sample.jsonl"))) {
+  for (const Json& line : read_jsonl(tokenizer_dir(name) + "/chat_template_sample.jsonl")) {
     ++line_no;
     INFO(name << " chat line " << line_no);
     CHECK(tok.encode(line["rendered"].get<std::string>()) == line["ids"].get<std::vector<int32_t>>());
@@ -81,11 +81,11 @@ TEST_CASE("llama3 tokenizer matches every reference line", "[text][tokenizer]") 
 
 TEST_CASE("the heap merge path gives the reference ids too", "[text][tokenizer]") {
   // A fresh tokenizer (empty merge cache) with every pre-token sent through the heap path.
-  Tokenizer tok = Tokenizer::from_file(shared_path("tokenizers/qwen3"));
+  Tokenizer tok = Tokenizer::from_file(tokenizer_dir("qwen3"));
   size_t saved = text::detail::bpe_heap_threshold;
   text::detail::bpe_heap_threshold = 0;
   int line_no = 0;
-  for (const Json& line : read_jsonl(shared_path("tokenizers/qwen3/reference_sample.jsonl"))) {
+  for (const Json& line : read_jsonl(tokenizer_dir("qwen3") + "/reference_sample.jsonl")) {
     INFO("line " << ++line_no);
     CHECK(tok.encode(line["text"].get<std::string>()) == line["ids"].get<std::vector<int32_t>>());
   }

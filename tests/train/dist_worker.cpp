@@ -18,6 +18,7 @@
 
 #include <torch/torch.h>
 
+#include "support/test_paths.h"
 #include "zeroth/core/error.h"
 #include "zeroth/core/json.h"
 #include "zeroth/core/log.h"
@@ -164,7 +165,7 @@ int run_zero1(train::Distributed& dist, const std::string& out) {
 }
 
 int run_grpo(train::Distributed& dist, const std::string& out) {
-  auto tok = text::Tokenizer::from_file(std::string(ZEROTH_SOURCE_DIR) + "/data/tokenizers/byte_level");
+  auto tok = text::Tokenizer::from_file(zeroth::testing::source_dir() + "/data/tokenizers/byte_level");
   auto rules = rewards::RuleSet::from_json(
       Json{{"name", "first digit"},
            {"components", {{{"name", "accuracy"}, {"verifier", "regex"}, {"weight", 1.0},

@@ -67,7 +67,7 @@ pid_t spawn_worker(const std::string& mode, const std::string& out, const std::m
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string exe = ZEROTH_DIST_WORKER;
+  std::string exe = testing::test_path("dist_worker");
   std::vector<std::string> args = {exe, mode, out};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -57,7 +57,7 @@ model::Transformer tiny_policy(int64_t vocab) {
 }
 
 struct Setup {
-  text::Tokenizer tok = text::Tokenizer::from_file(std::string(ZEROTH_SOURCE_DIR) + "/data/tokenizers/byte_level");
+  text::Tokenizer tok = text::Tokenizer::from_file(zeroth::testing::source_dir() + "/data/tokenizers/byte_level");
   rewards::RuleSet rules = rewards::RuleSet::from_json(
       Json{{"name", "first digit"},
            {"components", {{{"name", "accuracy"}, {"verifier", "regex"}, {"weight", 1.0},

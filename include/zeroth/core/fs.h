@@ -17,4 +17,8 @@ void write_file_atomic(const std::string& path, const std::string& content);
 void require_directory(const std::string& path, const std::string& what);
 void require_file(const std::string& path, const std::string& what);
 
+// The folder of the running executable (from /proc/self/exe); empty when it cannot be known. Data
+// that ships with zeroth (rule sets) is found relative to it, never through a compiled-in path.
+std::string executable_dir();
+
 }  // namespace zeroth

@@ -9,9 +9,6 @@
 
 namespace zeroth {
 
-// Seeds LibTorch's global CPU (and CUDA) generators and the C library's rand().
-void seed_everything(uint64_t seed);
-
 // SplitMix64-mixed combination of a base seed and integers (purpose tag, step, sequence index...).
 uint64_t derive_seed(uint64_t seed, std::initializer_list<uint64_t> parts);
 

@@ -86,7 +86,6 @@ class TransformerImpl : public torch::nn::Module {
   void set_check_finite(bool enabled) { check_finite_ = enabled; }
 
   const ModelConfig& config() const { return cfg_; }
-  ModelConfig& mutable_config() { return cfg_; }
   c10::ScalarType dtype() const;
   c10::Device device() const;
 

@@ -1,5 +1,5 @@
 // RuleSet: loading rewards/*.json and scoring (one completion, or a batch on a thread pool).
-// File format (documented in docs/README_rewards.md):
+// File format (documented in README.md, "Rewards: verifiers and rule sets"):
 //   {"name": "...", "description": "...",
 //    "components": [{"name": "accuracy", "verifier": "math", "weight": 1.0, "params": {...}}, ...]}
 #include <algorithm>

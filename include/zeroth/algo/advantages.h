@@ -1,6 +1,6 @@
 // Group-relative advantages for GRPO-family training: one scalar per completion from the outcome
 // rewards of its group of G completions. Pure tensor math, no I/O, no model.
-// Spec: docs/grpo_formulas.md "Advantages"; options documented in docs/README_algo.md.
+// Spec: docs/grpo_formulas.md "Advantages"; options documented in docs/algo.md.
 // Shapes: N prompts (groups), G completions per group; rewards are [N*G] (group-major: completions
 // of prompt 0 first) or [N, G]; the result has the same shape.
 #pragma once

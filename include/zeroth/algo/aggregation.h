@@ -1,6 +1,6 @@
 // Loss aggregation: how per-token losses l[B, T] become one scalar, named exactly as verl's
 // `loss_agg_mode` (TRL's `loss_type` names are accepted as aliases). Pure tensor math, no I/O.
-// Spec: docs/grpo_formulas.md "Loss aggregation"; docs/README_algo.md.
+// Spec: docs/grpo_formulas.md "Loss aggregation"; docs/algo.md.
 //
 // Split invariance: every mode divides by normalizers of the WHOLE optimizer mini-batch (all
 // micro-batches on all ranks), which the caller computes once (make_loss_normalizer, then an

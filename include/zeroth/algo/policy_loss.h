@@ -2,7 +2,7 @@
 // clip-higher), optional dual clip, token or sequence (GSPO) ratio, optional importance-sampling
 // correction between sampler and trainer log-probs, KL to a reference in the loss, entropy bonus,
 // aggregated by a verl loss_agg_mode with global normalizers. Pure tensor math, no I/O, no model.
-// Spec: docs/grpo_formulas.md "Policy loss"; every option and its formula: docs/README_algo.md.
+// Spec: docs/grpo_formulas.md "Policy loss"; every option and its formula: docs/algo.md.
 // Shapes: B sequences in the micro-batch, T padded completion length; mask [B, T] is 1 on
 // completion tokens.
 #pragma once

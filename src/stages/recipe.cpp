@@ -25,7 +25,33 @@ namespace zeroth::stages {
 
 namespace {
 
-const std::vector<std::string> kKinds = {"sft", "grpo", "distill", "eval"};
+// The stage kinds: the recipe's "kind" and the factory that parses its object (one table; the error
+// for an unknown kind lists it).
+using StageFactory = std::unique_ptr<Stage> (*)(const JsonReader&, const RecipeSettings&);
+struct StageKind {
+  const char* name;
+  StageFactory make;
+};
+const StageKind kStageKinds[] = {
+    {"sft", make_sft_stage},
+    {"grpo", make_grpo_stage},
+    {"distill", make_distill_stage},
+    {"eval", make_eval_stage},
+};
+
+std::unique_ptr<Stage> make_stage(const JsonReader& s, const std::string& kind, const RecipeSettings& settings) {
+  std::vector<std::string> names;
+  for (const StageKind& k : kStageKinds) {
+    if (kind == k.name) return k.make(s, settings);
+    names.push_back(k.name);
+  }
+  std::string listed;
+  for (size_t i = 0; i < names.size(); ++i) listed += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  const std::string guess = did_you_mean(kind, names);
+  s.fail(cat("kind: unknown stage kind ", quote(kind), "; expected ", listed,
+             guess.empty() ? "" : "; did you mean " + quote(guess) + "?"));
+  return nullptr;  // not reached: fail() throws
+}
 
 Json parse_override_value(const std::string& text) {
   try {
@@ -75,16 +101,7 @@ Recipe build_recipe(const Json& json, const std::string& source) {
     try {
       s.json().is_object() || (s.fail(cat("expected a stage object, got ", json_type_name(s.json()))), true);
       const std::string kind = s.get<std::string>("kind");
-      std::unique_ptr<Stage> stage;
-      if (kind == "sft") stage = make_sft_stage(s, recipe.settings);
-      else if (kind == "grpo") stage = make_grpo_stage(s, recipe.settings);
-      else if (kind == "distill") stage = make_distill_stage(s, recipe.settings);
-      else if (kind == "eval") stage = make_eval_stage(s, recipe.settings);
-      else {
-        std::string guess = did_you_mean(kind, kKinds);
-        s.fail(cat("kind: unknown stage kind ", quote(kind), "; expected sft, grpo, distill or eval",
-                   guess.empty() ? "" : "; did you mean " + quote(guess) + "?"));
-      }
+      std::unique_ptr<Stage> stage = make_stage(s, kind, recipe.settings);
       stage->kind = kind;
       stage->name = s.get_or<std::string>("name", kind);
       if (stage->name.empty() || stage->name.find_first_of("/\\. ") != std::string::npos) {

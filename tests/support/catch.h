@@ -17,6 +17,6 @@ using Matchers::StartsWith;
 using Catch::Approx;
 #define ZEROTH_CATCH_VERSION 3
 #else
-#include "support/catch.h"
+#include <catch2/catch.hpp>
 #define ZEROTH_CATCH_VERSION 2
 #endif

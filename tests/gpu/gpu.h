@@ -4,24 +4,19 @@
 // hand, the executable stops at the first skipped case.
 #pragma once
 
-#include <cstdlib>
-#include <iostream>
-
 #include <torch/torch.h>
 
-namespace zeroth::testing {
+#include "support/paths.h"  // skip_test, kSkipCode
 
-constexpr int kSkipCode = 77;
+namespace zeroth::testing {
 
 inline void require_cuda() {
   if (torch::cuda::is_available()) return;
 #ifdef ZEROTH_CUDA
-  std::cout << "SKIPPED: no usable CUDA device on this machine (this is a ZEROTH_CUDA build)" << std::endl;
+  skip_test("no usable CUDA device on this machine (this is a ZEROTH_CUDA build)");
 #else
-  std::cout << "SKIPPED: zeroth is built without CUDA (ZEROTH_CUDA off; scripts/setup.sh --torch pip builds it)"
-            << std::endl;
+  skip_test("zeroth is built without CUDA (ZEROTH_CUDA off; scripts/setup.sh --torch pip builds it)");
 #endif
-  std::exit(kSkipCode);
 }
 
 inline torch::Device cuda0() { return torch::Device(torch::kCUDA, 0); }

@@ -6,6 +6,7 @@
 
 #include "core/tensor_bits.h"
 #include "model/attention_kernel.h"
+#include "model/bf16_products.h"
 #include "model/matmul_kernel.h"
 #include "zeroth/model/layers.h"
 
@@ -124,7 +125,29 @@ TEST_CASE("decode products: shapes the kernel does not take go through torch::li
   torch::manual_seed(6);
   auto x = bf16(torch::randn({70, 48}));
   auto w = bf16(torch::randn({24, 48}));
-  REQUIRE(torch::equal(model::linear_fast(x, w, {}), torch::linear(x, w)));
+  if (model::bf16_products_through_fp32()) {
+    // No bf16 instructions at this level: fp32 copies, one rounding (bf16_products.h).
+    require_product_close(model::linear_fast(x, w, {}), x, w);
+  } else {
+    REQUIRE(torch::equal(model::linear_fast(x, w, {}), torch::linear(x, w)));
+  }
+}
+
+TEST_CASE("bf16 products: linear_fast under autograd (training) gives the exact products and gradients to bf16 rounding", "[model][kernels]") {
+  // At every ZEROTH_CPU_ISA level: LibTorch's bf16 GEMM, or fp32 copies where the level has no bf16
+  // instructions. Both sum in fp32 and round once, so each output is held to require_product_close.
+  torch::manual_seed(9);
+  auto x = bf16(torch::randn({70, 48})).requires_grad_(true);
+  auto w = bf16(torch::randn({24, 48})).requires_grad_(true);
+  auto b = bf16(torch::randn({24})).requires_grad_(true);
+  auto y = model::linear_fast(x, w, b);
+  REQUIRE(y.scalar_type() == torch::kBFloat16);
+  require_product_close(y.detach(), x.detach(), w.detach(), b.detach());
+  auto gy = bf16(torch::randn({70, 24}));
+  y.backward(gy);
+  require_product_close(x.grad(), gy, w.detach().t());           // dx = gy w: 24 terms
+  require_product_close(w.grad(), gy.t(), x.detach().t());       // dw = gy^T x: 70 terms
+  require_product_close(b.grad().unsqueeze(0), bf16(torch::ones({1, 70})), gy.t());  // db: column sums
 }
 
 TEST_CASE("decode products: linear_many equals one linear per layer, with biases and LoRA", "[model][kernels]") {

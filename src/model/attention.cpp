@@ -10,8 +10,21 @@
 #include "core/tensor_bits.h"
 #include "core/torch_compat.h"
 #include "model/attention_kernel.h"
+#include "model/bf16_products.h"
 
 namespace zeroth::model {
+namespace {
+
+// SDPA; on fp32 copies where CPU bf16 products would take LibTorch's reference GEMM (bf16_products.h).
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,
+                     bool causal) {
+  if (!widen_bf16_product(q)) return compat::scaled_dot_product_attention(q, k, v, mask, causal);
+  return compat::scaled_dot_product_attention(q.to(torch::kFloat), k.to(torch::kFloat), v.to(torch::kFloat), mask,
+                                              causal)
+      .to(q.scalar_type());
+}
+
+}  // namespace
 
 AttentionImpl::AttentionImpl(const ModelConfig& cfg, const torch::TensorOptions& options)
     : num_heads_(cfg.num_attention_heads), num_kv_heads_(cfg.num_key_value_heads), head_dim_(cfg.head_dim) {
@@ -89,7 +102,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInpu
 
   torch::Tensor out;
   if (in.cache == nullptr) {
-    out = compat::scaled_dot_product_attention(q, k, v, in.mask, in.mask.defined() ? false : in.causal);
+    out = attend(q, k, v, in.mask, in.mask.defined() ? false : in.causal);
   } else {
     auto& cache_k = in.cache->keys(layer);    // [slots, K, T_max, D]
     auto& cache_v = in.cache->values(layer);
@@ -112,7 +125,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInpu
     auto values = in.first_slot >= 0 ? cache_v.narrow(0, in.first_slot, B) : cache_v.index_select(0, in.slot_index);
     keys = keys.narrow(2, 0, in.kv_len).to(q.scalar_type());      // [B, K, S, D]
     values = values.narrow(2, 0, in.kv_len).to(q.scalar_type());
-    out = compat::scaled_dot_product_attention(q, keys, values, in.mask, false);
+    out = attend(q, keys, values, in.mask, false);
   }
   return o_proj(out.transpose(1, 2).reshape({B, T, num_heads_ * head_dim_}));
 }

@@ -1,7 +1,7 @@
 // See attention_kernel.h. Per (row b, kv head h): rotate k and write it and v at the row's
 // position of its slot; rotate the G = H / Kh query heads of the group into fp32; scores against
 // keys 0..position, softmax, weighted sum of values. AVX-512 loops when the CPU has it and D is a
-// multiple of 16, plain loops otherwise.
+// multiple of 16, AVX2+FMA loops when cpu_isa() is avx2 and D a multiple of 8, plain loops otherwise.
 #include "model/attention_kernel.h"
 
 #include <algorithm>
@@ -119,6 +119,59 @@ __attribute__((target("avx512f"))) void weighted_values_avx512(const float* p, c
   }
 }
 
+__attribute__((target("avx2,fma"))) void scores_avx2(const float* q, int64_t G, const uint16_t* keys, int64_t S,
+                                                        int64_t D, float scale, float* scores) {
+  for (int64_t s = 0; s < S; ++s) {
+    const uint16_t* key = keys + s * D;
+    for (int64_t g = 0; g < G; ++g) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t d = 0; d < D; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + g * D + d), load8(key + d), acc);
+      scores[g * S + s] = reduce_add8(acc) * scale;
+    }
+  }
+}
+
+__attribute__((target("avx2,fma"))) void softmax_rows_avx2(float* scores, int64_t G, int64_t S, float* sums) {
+  for (int64_t g = 0; g < G; ++g) {
+    float* row = scores + g * S;
+    const float m = *std::max_element(row, row + S);
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 vsum = _mm256_setzero_ps();
+    int64_t s = 0;
+    for (; s + 8 <= S; s += 8) {
+      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + s), vm));
+      _mm256_storeu_ps(row + s, e);
+      vsum = _mm256_add_ps(vsum, e);
+    }
+    float sum = reduce_add8(vsum);
+    for (; s < S; ++s) {
+      row[s] = fast_exp(row[s] - m);
+      sum += row[s];
+    }
+    sums[g] = sum;
+  }
+}
+
+__attribute__((target("avx2,fma"))) void weighted_values_avx2(const float* p, const float* sums, int64_t G,
+                                                                const uint16_t* values, int64_t S, int64_t D,
+                                                                float* acc) {
+  std::fill(acc, acc + G * D, 0.0f);
+  for (int64_t s = 0; s < S; ++s) {
+    const uint16_t* value = values + s * D;
+    for (int64_t d = 0; d < D; d += 8) {
+      const __m256 v = load8(value + d);
+      for (int64_t g = 0; g < G; ++g) {
+        float* a = acc + g * D + d;
+        _mm256_storeu_ps(a, _mm256_fmadd_ps(_mm256_set1_ps(p[g * S + s]), v, _mm256_loadu_ps(a)));
+      }
+    }
+  }
+  for (int64_t g = 0; g < G; ++g) {
+    const __m256 inv = _mm256_set1_ps(1.0f / sums[g]);
+    for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(acc + g * D + d, _mm256_mul_ps(_mm256_loadu_ps(acc + g * D + d), inv));
+  }
+}
+
 void attend_one(const DecodeAttention& a, int64_t b, int64_t h, std::vector<float>& work) {
   const int64_t D = a.D, G = a.H / a.Kh, pos = a.positions[b], S = pos + 1;
   const uint16_t* cos = a.cos + b * D;
@@ -141,11 +194,14 @@ void attend_one(const DecodeAttention& a, int64_t b, int64_t h, std::vector<floa
     const uint16_t* qh = a.q + b * a.ldq + (h * G + g) * D;
     for (int64_t d = 0; d < D; ++d) q[g * D + d] = rotary_at(qh, cos, sin, d, D);
   }
-  const bool vector = cpu_has_avx512() && D % 16 == 0;
-  if (vector) {
+  if (cpu_has_avx512() && D % 16 == 0) {
     scores_avx512(q, G, keys, S, D, a.scale, scores);
     softmax_rows_avx512(scores, G, S, sums);
     weighted_values_avx512(scores, sums, G, values, S, D, acc);
+  } else if (cpu_has_avx2() && D % 8 == 0) {
+    scores_avx2(q, G, keys, S, D, a.scale, scores);
+    softmax_rows_avx2(scores, G, S, sums);
+    weighted_values_avx2(scores, sums, G, values, S, D, acc);
   } else {
     scores_plain(q, G, keys, S, D, a.scale, scores);
     softmax_rows_plain(scores, G, S, sums);

@@ -3,10 +3,13 @@
 
 #include <cmath>
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "core/tensor_bits.h"
+#include "model/bf16_products.h"
 #include "model/matmul_kernel.h"
+#include "zeroth/core/cpu_isa.h"
 #include "zeroth/core/error.h"
 
 namespace zeroth::model {
@@ -61,6 +64,34 @@ std::vector<torch::Tensor> rows_products(const torch::Tensor& x, const std::vect
 
 }  // namespace
 
+bool bf16_products_through_fp32() {
+  static const bool widen = [] {
+    const bool hardware = kernels::amx_available() || kernels::avx512_bf16_available();
+    if (!hardware && kernels::rows_kernel() == kernels::RowsKernel::avx2) {
+      spdlog::info("CPU bf16 products: no AMX or AVX512-BF16 at level {}; products of <= {} rows run on zeroth's "
+                   "AVX2 kernel, larger ones on fp32 copies of their operands",
+                   cpu_isa_name(cpu_isa()), kernels::kMaxRows);
+    } else if (!hardware) {
+      spdlog::info("CPU bf16 products: no AMX or AVX512-BF16 at level {}; they run on fp32 copies of their operands",
+                   cpu_isa_name(cpu_isa()));
+    }
+    return !hardware;
+  }();
+  return widen;
+}
+
+bool widen_bf16_product(const torch::Tensor& a) {
+  return a.device().is_cpu() && a.scalar_type() == torch::kBFloat16 && bf16_products_through_fp32();
+}
+
+void mm_out_any(torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b) {
+  if (widen_bf16_product(a)) {
+    out.copy_(torch::mm(a.to(torch::kFloat), b.to(torch::kFloat)));
+  } else {
+    at::mm_out(out, a, b);
+  }
+}
+
 torch::Tensor linear_fast(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   const int64_t in = w.size(1), out = w.size(0);
   if (rows_kernel_applies(x, w, b)) return rows_products(x, {w}, {b})[0];
@@ -72,6 +103,11 @@ torch::Tensor linear_fast(const torch::Tensor& x, const torch::Tensor& w, const 
     auto shape = x.sizes().vec();
     shape.back() = out;
     return y.view(shape);
+  }
+  if (widen_bf16_product(x) && w.scalar_type() == torch::kBFloat16) {
+    // fp32 copies (autograd passes the gradients back through the casts in bf16).
+    auto y = torch::linear(x.to(torch::kFloat), w.to(torch::kFloat), b.defined() ? b.to(torch::kFloat) : b);
+    return y.to(torch::kBFloat16);
   }
   return torch::linear(x, w, b);
 }

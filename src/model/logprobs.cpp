@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "core/tensor_bits.h"
+#include "model/bf16_products.h"
 #include "model/logprob_kernel.h"
 #include "zeroth/core/error.h"
 
@@ -39,10 +40,12 @@ void forward_kernel(const torch::Tensor& hidden, const torch::Tensor& weight, co
                     int64_t chunk, torch::Tensor& logp, torch::Tensor& lse, torch::Tensor* entropy) {
   const int64_t N = hidden.size(0), V = weight.size(0);
   const int64_t* t = targets.data_ptr<int64_t>();
+  // Without bf16 instructions the products run on fp32 copies (bf16_products.h): the weight's once.
+  const auto wt = widen_bf16_product(weight) ? weight.to(torch::kFloat).t() : weight.t();
   for (int64_t s = 0; s < N; s += chunk) {
     const int64_t n = std::min(chunk, N - s);
     auto z = logits_workspace(n, V, hidden.options());
-    at::mm_out(z, hidden.narrow(0, s, n), weight.t());
+    mm_out_any(z, hidden.narrow(0, s, n), wt);
     float* ent = entropy ? entropy->data_ptr<float>() + s : nullptr;
     if (z.scalar_type() == torch::kFloat) {
       kernels::logprob_rows_forward_f32(z.data_ptr<float>(), n, V, z.stride(0), t + s, lse.data_ptr<float>() + s,
@@ -83,11 +86,15 @@ torch::Tensor backward_kernel(const torch::Tensor& hidden, const torch::Tensor& 
   const int64_t N = hidden.size(0), V = weight.size(0);
   const int64_t* t = targets.data_ptr<int64_t>();
   torch::Tensor grad_w;
+  // Without bf16 instructions (bf16_products.h) the products run on fp32 copies, the weight's made
+  // once, and its gradient sums the chunks in fp32 (rounded to the weight's dtype at the end).
+  const bool widen = widen_bf16_product(weight);
+  const auto w = widen ? weight.to(torch::kFloat) : weight;
   for (int64_t s = 0; s < N; s += chunk) {
     const int64_t n = std::min(chunk, N - s);
     auto h = hidden.narrow(0, s, n);
     auto z = logits_workspace(n, V, hidden.options());
-    at::mm_out(z, h, weight.t());
+    mm_out_any(z, h, w.t());
     const float* gl = g_logp.defined() ? g_logp.data_ptr<float>() + s : nullptr;
     const float* ge = g_ent.defined() ? g_ent.data_ptr<float>() + s : nullptr;
     const float* ent = g_ent.defined() ? entropy.data_ptr<float>() + s : nullptr;
@@ -99,17 +106,19 @@ torch::Tensor backward_kernel(const torch::Tensor& hidden, const torch::Tensor& 
     }
     if (grad_h.defined()) {
       auto out = grad_h.narrow(0, s, n);
-      at::mm_out(out, z, weight);
+      mm_out_any(out, z, w);
     }
     if (need_w) {
+      const auto zt = widen ? z.t().to(torch::kFloat) : z.t();
+      const auto hw = widen ? h.to(torch::kFloat) : h;
       if (grad_w.defined()) {
-        grad_w.addmm_(z.t(), h);
+        grad_w.addmm_(zt, hw);
       } else {
-        grad_w = torch::mm(z.t(), h);  // [V, C]
+        grad_w = torch::mm(zt, hw);  // [V, C]
       }
     }
   }
-  return grad_w;
+  return widen && grad_w.defined() ? grad_w.to(weight.scalar_type()) : grad_w;
 }
 
 struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {

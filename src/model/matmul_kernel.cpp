@@ -1,4 +1,4 @@
-// AMX products of a decode step; see matmul_kernel.h. Tiles (all 16 rows x 64 bytes):
+// AMX, AVX512-BF16 and AVX2 products of a decode step; see matmul_kernel.h. AMX tiles (all 16 rows x 64 bytes):
 //   tmm0-3  fp32 sums C[r][m] of one 16-row block of w each (M <= 16), or 2 blocks x 2 row halves
 //   tmm4-5  w: rows n0 + r, columns k..k+31 (bf16), loaded in place with the row stride of w
 //   tmm6-7  x packed: row p, column m holds the pair x[m][k + 2p], x[m][k + 2p + 1]
@@ -269,6 +269,65 @@ void rows_products_dot(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, con
   });
 }
 
+// ---- AVX2 + FMA: bf16 weights widened to fp32 in registers (shift), x rows widened once ----
+
+// NR weight rows n..n+NR-1 times MR activation rows (fp32, packed [M, K]): NR x MR fp32 sums of 8
+// lanes each (at most 12 of the 16 registers), one load of w per row and step shared by MR rows.
+template <int NR, int MR>
+__attribute__((target("avx2,fma"))) void fma_block(const float* xf, int64_t K, const RowsProduct& p, int64_t n,
+                                                   int64_t m0) {
+  __m256 acc[NR][MR];
+  for (int r = 0; r < NR; ++r) {
+    for (int c = 0; c < MR; ++c) acc[r][c] = _mm256_setzero_ps();
+  }
+  const uint16_t* w = p.w + n * p.ldw;
+  const float* x = xf + m0 * K;
+  for (int64_t k = 0; k < K; k += 8) {
+    __m256 xs[MR];
+    for (int c = 0; c < MR; ++c) xs[c] = _mm256_loadu_ps(x + c * K + k);
+    for (int r = 0; r < NR; ++r) {
+      const __m256 wr = load8(w + r * p.ldw + k);
+      for (int c = 0; c < MR; ++c) acc[r][c] = _mm256_fmadd_ps(wr, xs[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) {
+    const float bias = p.b ? bf16_bits_to_float(p.b[n + r]) : 0.0f;
+    for (int c = 0; c < MR; ++c) p.y[(m0 + c) * p.ldy + n + r] = float_to_bf16_bits(reduce_add8(acc[r][c]) + bias);
+  }
+}
+
+// Weight rows [lo, hi) of one product times all M rows: 4 weight rows at a time (from L1 for every
+// group of 3 activation rows after the first), then the last hi - lo % 4 one by one.
+template <int NR>
+void fma_rows(const float* xf, int64_t M, int64_t K, const RowsProduct& p, int64_t n) {
+  int64_t m0 = 0;
+  for (; m0 + 3 <= M; m0 += 3) fma_block<NR, 3>(xf, K, p, n, m0);
+  if (M - m0 == 2) fma_block<NR, 2>(xf, K, p, n, m0);
+  if (M - m0 == 1) fma_block<NR, 1>(xf, K, p, n, m0);
+}
+
+void rows_products_avx2(const uint16_t* x, int64_t ldx, int64_t M, int64_t K, const RowsProduct* products,
+                        int64_t count) {
+  std::vector<float> xf(static_cast<size_t>(M * K));
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t k = 0; k < K; ++k) xf[m * K + k] = bf16_bits_to_float(x[m * ldx + k]);
+  }
+  constexpr int64_t kRun = 64;  // weight rows per task, over all products (q/k/v share one loop)
+  std::vector<std::pair<int64_t, int64_t>> runs;  // (product, first row)
+  for (int64_t i = 0; i < count; ++i) {
+    for (int64_t n = 0; n < products[i].N; n += kRun) runs.emplace_back(i, n);
+  }
+  at::parallel_for(0, static_cast<int64_t>(runs.size()), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const RowsProduct& p = products[runs[r].first];
+      const int64_t n1 = std::min(p.N, runs[r].second + kRun);
+      int64_t n = runs[r].second;
+      for (; n + 4 <= n1; n += 4) fma_rows<4>(xf.data(), M, K, p, n);
+      for (; n < n1; ++n) fma_rows<1>(xf.data(), M, K, p, n);
+    }
+  });
+}
+
 bool env_set(const char* name) {
   const char* v = std::getenv(name);
   return v && *v && std::strcmp(v, "0") != 0;
@@ -286,19 +345,27 @@ bool avx512_bf16_available() {
   return available;
 }
 
+bool avx2_available() { return cpu_isa() >= CpuIsa::avx2; }
+
 RowsKernel rows_kernel() {
   static const RowsKernel kernel = [] {
     if (env_set("ZEROTH_NO_ROWS_KERNEL")) return RowsKernel::none;
     if (!env_set("ZEROTH_NO_AMX") && amx_available()) return RowsKernel::amx;
     if (avx512_bf16_available()) return RowsKernel::avx512_bf16;
+    if (avx2_available()) return RowsKernel::avx2;
     return RowsKernel::none;
   }();
   return kernel;
 }
 
 bool rows_product_supported(RowsKernel kernel, int64_t M, int64_t K) {
-  const int64_t limit = kernel == RowsKernel::amx ? kMaxRows : kernel == RowsKernel::avx512_bf16 ? kMaxDotRows : 0;
-  return M >= 1 && M <= limit && K > 0 && K % kKStep == 0;
+  switch (kernel) {
+    case RowsKernel::amx: return M >= 1 && M <= kMaxRows && K > 0 && K % kKStep == 0;
+    case RowsKernel::avx512_bf16: return M >= 1 && M <= kMaxDotRows && K > 0 && K % kKStep == 0;
+    case RowsKernel::avx2: return M >= 1 && M <= kMaxRows && K > 0 && K % 8 == 0;
+    case RowsKernel::none: return false;
+  }
+  return false;
 }
 
 void rows_products_bf16(RowsKernel kernel, const uint16_t* x, int64_t ldx, int64_t M, int64_t K,
@@ -307,6 +374,8 @@ void rows_products_bf16(RowsKernel kernel, const uint16_t* x, int64_t ldx, int64
     rows_products_amx(x, ldx, M, K, products, count);
   } else if (kernel == RowsKernel::avx512_bf16) {
     rows_products_dot(x, ldx, M, K, products, count);
+  } else if (kernel == RowsKernel::avx2) {
+    rows_products_avx2(x, ldx, M, K, products, count);
   }
 }
 

@@ -1,5 +1,5 @@
-// See sample_kernel.h. AVX-512 loops where the CPU has it; plain loops (the same block order and
-// the same polynomial exp) elsewhere.
+// See sample_kernel.h. AVX-512 loops where the CPU has it, AVX2+FMA loops where it has those
+// (cpu_isa()); plain loops (the same block order and the same polynomial exp) elsewhere.
 #include "rollout/sample_kernel.h"
 
 #include <algorithm>
@@ -91,11 +91,59 @@ __attribute__((target("avx512f"))) double exp_scan_avx512(const float* z, int64_
   return acc;
 }
 
+// AVX2 + FMA: blocks of 16 as two 8-lane halves, added in fp32 as one block.
+__attribute__((target("avx2,fma"))) float row_max_avx2(const float* z, int64_t V) {
+  __m256 m = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + 8 <= V; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(z + i));
+  float out = model::kernels::reduce_max8(m);
+  for (; i < V; ++i) out = std::max(out, z[i]);
+  return out;
+}
+
+__attribute__((target("avx2,fma"))) inline __m256 mass8(const float* z, __m256 m) {
+  const __m256 x = _mm256_sub_ps(_mm256_loadu_ps(z), m);
+  const __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(kFloor), _CMP_GT_OQ);
+  return _mm256_and_ps(keep, model::kernels::exp8(x));
+}
+
+__attribute__((target("avx2,fma"))) double exp_scan_avx2(const float* z, int64_t V, float m, double stop,
+                                                         int64_t* found) {
+  const __m256 vm = _mm256_set1_ps(m);
+  double acc = 0;
+  int64_t i = 0;
+  for (; i + kLanes <= V; i += kLanes) {
+    const __m256 lo = mass8(z + i, vm), hi = mass8(z + i + 8, vm);
+    const float block = model::kernels::reduce_add8(_mm256_add_ps(lo, hi));
+    if (found && acc + block > stop) {
+      alignas(32) float lanes[kLanes];
+      _mm256_store_ps(lanes, lo);
+      _mm256_store_ps(lanes + 8, hi);
+      double run = acc;
+      for (int64_t j = 0; j < kLanes; ++j) {
+        run += lanes[j];
+        if (run > stop) {
+          *found = i + j;
+          return run;
+        }
+      }
+    }
+    acc += block;
+  }
+  if (i < V) scan_block(z, i, V, m, acc, stop, found);
+  return acc;
+}
+
+// The path, from cpu_isa(): AVX-512, AVX2 + FMA, or the plain loops.
 float row_max(const float* z, int64_t V) {
-  return model::kernels::cpu_has_avx512() ? row_max_avx512(z, V) : row_max_plain(z, V);
+  if (model::kernels::cpu_has_avx512()) return row_max_avx512(z, V);
+  if (model::kernels::cpu_has_avx2()) return row_max_avx2(z, V);
+  return row_max_plain(z, V);
 }
 double exp_scan(const float* z, int64_t V, float m, double stop, int64_t* found) {
-  return model::kernels::cpu_has_avx512() ? exp_scan_avx512(z, V, m, stop, found) : exp_scan_plain(z, V, m, stop, found);
+  if (model::kernels::cpu_has_avx512()) return exp_scan_avx512(z, V, m, stop, found);
+  if (model::kernels::cpu_has_avx2()) return exp_scan_avx2(z, V, m, stop, found);
+  return exp_scan_plain(z, V, m, stop, found);
 }
 
 void sample_row(const float* z, const float* y, int64_t V, double u, int64_t* id, float* sampling_lp, float* policy_lp) {

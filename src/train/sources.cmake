@@ -14,5 +14,5 @@ set(ZEROTH_train_SOURCES
 )
 # The fused AdamW loop vectorizes only when sqrt need not set errno (nothing there reads errno);
 # the flag would invalidate the torch precompiled header, which that file does not need.
-set_source_files_properties(src/train/adamw_kernel.cpp PROPERTIES COMPILE_OPTIONS "${ZEROTH_OPENMP_OPTIONS};-fno-math-errno"
+set_source_files_properties(src/train/adamw_kernel.cpp PROPERTIES COMPILE_OPTIONS "${ZEROTH_OPENMP_OPTIONS};-fno-math-errno;-Wno-uninitialized;-Wno-maybe-uninitialized"
                             SKIP_PRECOMPILE_HEADERS ON)

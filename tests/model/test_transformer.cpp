@@ -165,7 +165,7 @@ TEST_CASE("transformer: bf16 CPU batches padded to matmul-friendly widths keep t
   }
 }
 
-TEST_CASE("transformer: bf16 forward stays close to fp32", "[model][transformer]") {
+TEST_CASE("transformer: bf16 forward stays close to fp32", "[model][transformer][kernels]") {
   auto m = tiny_model("qwen2");
   torch::NoGradGuard g;
   auto seq = random_ids(16, 9);
@@ -181,7 +181,7 @@ TEST_CASE("transformer: bf16 forward stays close to fp32", "[model][transformer]
   require_close(step.squeeze(0), ref[0][15], 0.05);
 }
 
-TEST_CASE("transformer: bf16 decode steps (fused CPU kernels) agree with the bf16 full forward", "[model][transformer]") {
+TEST_CASE("transformer: bf16 decode steps (fused CPU kernels) agree with the bf16 full forward", "[model][transformer][kernels]") {
   torch::NoGradGuard g;
   for (const char* arch : {"qwen2", "qwen3", "llama"}) {
     INFO(arch);

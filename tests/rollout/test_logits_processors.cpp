@@ -234,6 +234,10 @@ TEST_CASE("sample kernel: the inverse-CDF draw and both log-probs equal log_soft
   auto target = (torch::tensor(u, torch::kDouble) * cdf.select(1, V - 1)).unsqueeze(1);
   auto ref_ids = torch::searchsorted(cdf, target, false, true).squeeze(1).clamp_max(V - 1);
   auto raw_logp = torch::log_softmax(raw, 1);
+  // Log-probs to 1e-5, from the arithmetic of either side: z - max z (|z| < 25 here) rounds by up
+  // to 2^-24 * 32 = 2e-6; log s carries the relative error of s, a sum of 16-term fp32 blocks
+  // (gamma_16 < 1e-6) of exps off by ~4 u (5e-7); LibTorch's fp32 log_softmax errs as much again.
+  // Run under every ZEROTH_CPU_ISA level (kernels_rollout_isa_<level>): plain, AVX2 and AVX-512 loops.
   for (int64_t r = 0; r < rows; ++r) {
     INFO("row " << r);
     const int64_t id = ids[r];

@@ -240,10 +240,16 @@ TEST_CASE("OptimizerOptions::from_json: keys, defaults and errors", "[train][opt
   REQUIRE_THROWS_WITH(parse(R"({"warmup_steps": 5, "warmup_ratio": 0.1})"), Catch::Contains("not both"));
 }
 
-TEST_CASE("AdamW: the fused bf16 update equals the same arithmetic in fp32 torch ops", "[train][optimizer]") {
+TEST_CASE("AdamW: the fused bf16 update equals the same arithmetic in fp32 torch ops", "[train][optimizer][kernels]") {
   // Two bf16 parameters (a 1-D one, not decayed), 300k elements so the fused loops split over
   // threads and blocks; clipping active; three steps. The expectation is computed here with
-  // torch ops on fp32 copies, written from the AdamW formulas, not from the kernel.
+  // torch ops on fp32 copies, written from the AdamW formulas, not from the kernel. Run under every
+  // ZEROTH_CPU_ISA level (kernels_train_isa_<level>): the generic, AVX2 and AVX-512 loops.
+  // Tolerances: each element is ~10 fp32 operations (each within u = 2^-24 relative, FMA
+  // contraction or not) on both sides, so masters agree to ~20 u |w| + the update's own rounding
+  // (rtol and atol 1e-6 > 20 u = 1.2e-6 |w| for |w| < 1 and updates ~1e-3); the squared norm is a
+  // sum of 300k squares in fp32 runs of 1024 added in double (gamma_64 per lane, 4e-6 relative),
+  // so the norm, its square root, to 1e-5.
   torch::manual_seed(3);
   struct Two : torch::nn::Module {
     Two() {

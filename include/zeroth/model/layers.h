@@ -17,8 +17,9 @@ namespace zeroth::model {
 
 // x W^T + b. x: [..., in], w: [out, in], b: [out] or undefined. On CPU outside autograd: bf16
 // products of a few rows (decode steps) run on the kernels of model/matmul_kernel.h when the CPU
-// has AMX (<= 64 rows) or AVX512-BF16 (<= 2 rows); a single fp32 row goes through mv (5x faster
-// than linear for one row there: docs/perf_notes.md); the rest through torch::linear.
+// has AMX (<= 64 rows), AVX512-BF16 (<= 2 rows) or else AVX2 (<= 64 rows); a single fp32 row goes
+// through mv (5x faster than linear for one row there: docs/perf_notes.md); the rest through
+// torch::linear, on fp32 copies for CPU bf16 without bf16 instructions (model/bf16_products.h).
 torch::Tensor linear_fast(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
 
 // y = x W^T + b through linear_fast (decode kernels, mv for one fp32 row), plus the adapter. Weights are allocated uninitialized: load them or call init_weights().

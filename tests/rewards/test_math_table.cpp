@@ -407,4 +407,17 @@ TEST_CASE("extract_math_answer: what is extracted", "[rewards][math]") {
   anywhere.prefer_answer_tag = false;
   CHECK(extract_math_answer("<answer>3</answer> \\boxed{4}", anywhere).value() == "4");
   CHECK(extract_math_answer("<answer>3</answer> \\boxed{4}").value() == "3");
+  // fallback_last_math (rule set math_any): the last $..$, $$..$$, \(..\) or \[..\] span, before the last number.
+  zeroth::rewards::MathExtractOptions math;
+  math.fallback_last_math = true;
+  math.fallback_last_number = true;
+  CHECK(extract_math_answer(R"(Therefore $x \geq 5$ is the solution.)", math).value() == R"(x \geq 5)");
+  CHECK(extract_math_answer(R"(Answer \[ 9 \] and that is 12)", math).value() == "9");
+  CHECK(extract_math_answer(R"(Answer \( (9+1) \))", math).value() == "(9+1)");
+  CHECK(extract_math_answer(R"(first $a$ then $$\frac{1}{3}.$$)", math).value() == R"(\frac{1}{3})");
+  CHECK(extract_math_answer(R"(costs \$5, so $x = 2$ and \$7 remain)", math).value() == "x = 2");
+  CHECK(extract_math_answer(R"($1$ then $2 unterminated)", math).value() == "1");
+  CHECK(extract_math_answer(R"(a box wins: $3$ \boxed{4})", math).value() == "4");
+  CHECK(extract_math_answer("no math, just 41 then 42", math).value() == "42");
+  CHECK_FALSE(extract_math_answer(R"(only $3$ here)").has_value());  // off by default
 }

@@ -16,6 +16,8 @@ For each case below a small random model is built by transformers, saved with it
             top two logits is below --tie-gap (reported as `near_ties`).
   init      a model written by `zeroth init-model` from the same config.json loads in transformers
             with no missing, unexpected or mismatched keys, and scores the same as in `score`.
+  trained   the same for the model written by training stages: `zeroth run` of SFT (2 steps) then
+            GRPO (1 step) from the transformers-saved model (its weights must have moved).
 Cases cover tied and untied heads, head_dim != hidden/heads (Qwen3), q/k norm (Qwen3), llama3 rope
 scaling, linear rope scaling, attention and MLP bias, GQA and MHA. Weights use a larger init
 (--init-std) than HF's 0.02 so that logits are spread out and greedy ties are rare.
@@ -141,6 +143,38 @@ def check_init_model(args, config_path, tokenizer, ids, tmp):
     return res
 
 
+def check_trained(args, model_dir, ids, tmp):
+    """SFT 2 steps then GRPO 1 step with `zeroth run` from the transformers-saved model; the stage's
+    output must load in transformers with no missing/unexpected keys and score as zeroth does."""
+    from transformers import AutoModelForCausalLM
+    data = {"generator": "arithmetic", "params": {"digits": 2, "ops": "+"}, "num_examples": 64, "seed": 1,
+            "eval_fraction": 0.1}
+    recipe = {"name": "parity_train", "seed": 1, "device": args.device, "dtype": "fp32", "threads": 1, "stages": [
+        {"kind": "sft", "name": "sft", "model": model_dir, "data": data, "prompt": "{question}=", "steps": 2,
+         "batch_size": 4, "optimizer": {"lr": 1e-3, "weight_decay": 0.0}},
+        {"kind": "grpo", "name": "grpo", "model": "${previous}", "data": data, "prompt": "{question}=",
+         "rules": "r1_math", "steps": 1, "prompts_per_step": 2,
+         "sampling": {"num_generations": 2, "temperature": 1.0, "max_new_tokens": 8},
+         "optimizer": {"lr": 1e-3, "weight_decay": 0.0}}]}
+    path = os.path.join(tmp, "recipe.json")
+    with open(path, "w") as f:
+        json.dump(recipe, f)
+    run_dir = os.path.join(tmp, "run")
+    zeroth(args, "run", path, "--out", run_dir)
+    out_dir = os.path.join(run_dir, "grpo", "model")
+    model, info = AutoModelForCausalLM.from_pretrained(out_dir, output_loading_info=True, dtype=torch.float32,
+                                                       attn_implementation="eager")
+    model.eval()
+    keys = {k: sorted(info.get(k, [])) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    moved = max((a - b).abs().max().item() for a, b in zip(base.parameters(), model.parameters()))
+    res = compare_logprobs(hf_logprobs(model, ids), zeroth_logprobs(args, out_dir, ids))
+    res.update({k: v for k, v in keys.items() if v})
+    res["max_weight_change"] = moved
+    res["pass"] = res["pass"] and not any(keys.values()) and moved > 0
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--zeroth", default="build/zeroth")
@@ -180,6 +214,7 @@ def main():
                        [5 + 7 * i for i in range(args.prompts)]]
             results["generate"] = check_generate(args, model, tmp, prompts)
             results["init_model"] = check_init_model(args, os.path.join(tmp, "config.json"), args.tokenizer, ids, tmp)
+            results["trained"] = check_trained(args, tmp, ids, tmp)
         except Exception as e:  # one case's failure must not hide the others
             results = {"error": {"pass": False, "message": str(e)}}
         finally:

@@ -4,10 +4,10 @@
 Run through the reference environment (scripts/setup_peers.sh); CTest runs it as
 `reference_transformers_parity` (label `reference`):
 
-    scripts/with_peers.sh scripts/parity_transformers.py --zeroth build/zeroth [--device cpu]
+    scripts/with_peers.sh scripts/parity_transformers.py --zeroth build/zeroth [--device cpu] [--lora-probe build/tests/zeroth_lora_probe]
 
 For each case below a small random model is built by transformers, saved with its own
-`save_pretrained` (safetensors + config.json as transformers v5 writes it), and checked three ways:
+`save_pretrained` (safetensors + config.json as transformers v5 writes it), and checked:
   score     `zeroth score --dtype fp32` log-probs of random token ids vs log_softmax of transformers'
             logits (eager attention). Bar: |diff| <= 1e-4 * max(1, |ref|) on every token.
   generate  greedy `zeroth generate --temperature 0` vs `model.generate(do_sample=False)`, same
@@ -18,6 +18,8 @@ For each case below a small random model is built by transformers, saved with it
             with no missing, unexpected or mismatched keys, and scores the same as in `score`.
   trained   the same for the model written by training stages: `zeroth run` of SFT (2 steps) then
             GRPO (1 step) from the transformers-saved model (its weights must have moved).
+  lora_peft (with --lora-probe) a LoRA adapter saved by zeroth loads in peft (every stored tensor
+            used, none missing), and peft's log-probs equal zeroth's of the merged model.
 Cases cover tied and untied heads, head_dim != hidden/heads (Qwen3), q/k norm (Qwen3), llama3 rope
 scaling, linear rope scaling, attention and MLP bias, GQA and MHA. Weights use a larger init
 (--init-std) than HF's 0.02 so that logits are spread out and greedy ties are rare.
@@ -175,10 +177,38 @@ def check_trained(args, model_dir, ids, tmp):
     return res
 
 
+def check_lora(args, model_dir, ids, tmp):
+    """A LoRA adapter written by zeroth (tests/model/lora_probe.cpp: rank 4 on every linear, random A
+    and B) loads in peft with every adapter weight used, and peft's log-probs equal zeroth's of the
+    model with the adapter merged (zeroth score of merge_lora's output)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    out = os.path.join(tmp, "lora")
+    run = subprocess.run([args.lora_probe, model_dir, out], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"zeroth_lora_probe failed (exit {run.returncode}):\n{run.stderr}")
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
+    model = PeftModel.from_pretrained(base, os.path.join(out, "adapter")).eval()
+    from safetensors.torch import load_file
+    stored = load_file(os.path.join(out, "adapter", "adapter_model.safetensors"))
+    state = {k.replace(".default", ""): v for k, v in model.state_dict().items() if "lora_" in k}
+    unused = sorted(set(stored) - set(state))
+    missing = sorted(set(state) - set(stored))
+    ref = hf_logprobs(model, ids)
+    with model.disable_adapter():
+        effect = (hf_logprobs(model, ids) - ref).abs().max().item()  # the adapter must matter
+    res = compare_logprobs(ref, zeroth_logprobs(args, os.path.join(out, "merged"), ids))
+    res.update({"adapter_tensors": len(stored), "adapter_effect": effect, **({"unused": unused[:5]} if unused else {}),
+                **({"missing": missing[:5]} if missing else {})})
+    res["pass"] = res["pass"] and not unused and not missing and effect > 1e-3
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--zeroth", default="build/zeroth")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--lora-probe", default="", help="the zeroth_lora_probe binary: also load a zeroth LoRA adapter in peft")
     # The byte-level test tokenizer's size: zeroth's sampler never emits ids past the tokenizer's
     # vocabulary (the padding rows of e.g. Qwen2.5's 151,936-row embedding), transformers' would.
     ap.add_argument("--vocab", type=int, default=263)
@@ -215,6 +245,8 @@ def main():
             results["generate"] = check_generate(args, model, tmp, prompts)
             results["init_model"] = check_init_model(args, os.path.join(tmp, "config.json"), args.tokenizer, ids, tmp)
             results["trained"] = check_trained(args, tmp, ids, tmp)
+            if args.lora_probe:
+                results["lora_peft"] = check_lora(args, tmp, ids, tmp)
         except Exception as e:  # one case's failure must not hide the others
             results = {"error": {"pass": False, "message": str(e)}}
         finally:

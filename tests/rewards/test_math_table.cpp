@@ -206,6 +206,10 @@ const Row kEquivalence[] = {
     {R"(x=5+6=11)", R"(11)", true},
     {R"(11)", R"(x=5+6=11)", true},
     {R"(x \ge 5)", R"(x \geq 5)", true},
+    {R"(x != 3)", R"(x \neq 3)", true},   // "!=" is a relation, not a factorial (Math-Verify's test_relations_math)
+    {R"(x \neq 5)", R"(x != 5)", true},
+    {R"(x != 3)", R"(x \neq 4)", false},
+    {R"(120)", R"(5!)", true},
     {R"(x \ge 5)", R"(5 \le x)", true},
     {R"(x \ge 5)", R"(x > 5)", false},
     {R"(x < 1)", R"(-x > -1)", true},

@@ -59,6 +59,7 @@ LossOptions LossOptions::from_json(const JsonReader& json) {
   o.beta = json.get_or<double>("beta", o.beta);
   if (auto est = json.opt<std::string>("kl_estimator")) o.kl_estimator = parse_kl_estimator(*est, json.where("kl_estimator"));
   o.kl_in_reward = json.get_or<bool>("kl_in_reward", o.kl_in_reward);
+  o.kl_bias_correction = json.get_or<bool>("kl_bias_correction", o.kl_bias_correction);
   o.entropy_coef = json.get_or<double>("entropy_coef", o.entropy_coef);
   o.rollout_is_level = static_cast<RolloutIsLevel>(read_choice(json, "rollout_is_level", {"none", "token", "sequence"}, 2));
   o.rollout_is_mode = static_cast<RolloutIsMode>(read_choice(json, "rollout_is_mode", {"truncate", "mask"}, 1));
@@ -122,13 +123,15 @@ PolicyLossOutput policy_loss(const PolicyLossInputs& in, const LossOptions& opti
   const double clamp = options.log_ratio_clamp;
 
   // Importance ratio.
-  torch::Tensor log_ratio;  // [B, T]
+  torch::Tensor log_ratio;      // [B, T]
+  torch::Tensor seq_log_ratio;  // [B, 1] GSPO's log s_i, with its gradient through every token of the sequence
   if (options.importance_sampling_level == RatioLevel::Token) {
     log_ratio = (lp - old).clamp(-clamp, clamp);
   } else {
     // GSPO in verl's token form: value log s_i (sequence mean), gradient of logp_new(t) per token.
     auto seq = ((lp - old) * m).sum(1, /*keepdim=*/true) / m.sum(1, /*keepdim=*/true).clamp_min(1.0);  // [B, 1]
     log_ratio = (seq.detach() + lp - lp.detach()).clamp(-clamp, clamp);
+    seq_log_ratio = seq.clamp(-clamp, clamp);
   }
   auto ratio = log_ratio.exp();  // [B, T]
 
@@ -177,7 +180,14 @@ PolicyLossOutput policy_loss(const PolicyLossInputs& in, const LossOptions& opti
     if (!kl.defined()) {
       throw Error("policy_loss: beta > 0 with the KL in the loss needs the reference log-probs (logprobs_ref)");
     }
-    auto kl_term = options.beta * aggregate_loss(kl, m, options.loss_agg_mode, normalizer);
+    auto kl_loss = kl;  // [B, T]
+    if (options.kl_bias_correction) {
+      // k3 times the (differentiable) importance ratio, as TRL's use_bias_correction_kl: at ratio 1
+      // the value is unchanged but the gradient gains k3 * grad(logp). Sequence level: TRL broadcasts
+      // s_i, whose gradient reaches every token of the sequence, so use s_i itself, not the token form.
+      kl_loss = kl * (options.importance_sampling_level == RatioLevel::Token ? ratio : seq_log_ratio.exp());
+    }
+    auto kl_term = options.beta * aggregate_loss(kl_loss, m, options.loss_agg_mode, normalizer);
     reader.add(kl_term, &stats.kl_loss);
     loss = loss + kl_term;
   }

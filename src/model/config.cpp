@@ -72,10 +72,19 @@ ModelConfig parse_model_config(const JsonReader& json) {
 
   c.rms_norm_eps = json.get_or<double>("rms_norm_eps", 1e-6);
   if (!(c.rms_norm_eps > 0)) json.at("rms_norm_eps").fail(cat("expected a positive number, got ", c.rms_norm_eps));
-  c.rope_theta = json.get_or<double>("rope_theta", 10000.0);
-  if (!(c.rope_theta > 0)) json.at("rope_theta").fail(cat("expected a positive number, got ", c.rope_theta));
-  if (json.has("rope_scaling") && !json.json()["rope_scaling"].is_null()) {
-    JsonReader rs = json.at("rope_scaling");
+  // transformers v5 writes the rope settings as one "rope_parameters" object, rope_theta included
+  // ({"rope_type": "llama3", "rope_theta": 5e5, "factor": 8, ...}); v4 wrote a top-level "rope_theta"
+  // and a "rope_scaling" object (null for the default rope). Read whichever form the file has.
+  const bool v5_rope = json.has("rope_parameters") && !json.json()["rope_parameters"].is_null();
+  const JsonReader rope_theta_json = v5_rope ? json.at("rope_parameters") : json;
+  if (v5_rope && !rope_theta_json.has("rope_type") && !rope_theta_json.has("rope_theta")) {
+    rope_theta_json.fail("expected a rope_type and rope_theta (per-layer-type rope parameters are not supported)");
+  }
+  c.rope_theta = rope_theta_json.get_or<double>("rope_theta", 10000.0);
+  if (!(c.rope_theta > 0)) rope_theta_json.at("rope_theta").fail(cat("expected a positive number, got ", c.rope_theta));
+  const char* scaling_key = v5_rope ? "rope_parameters" : "rope_scaling";
+  if (json.has(scaling_key) && !json.json()[scaling_key].is_null()) {
+    JsonReader rs = json.at(scaling_key);
     std::string type = rs.has("rope_type") ? rs.get<std::string>("rope_type") : rs.get_or<std::string>("type", "default");
     c.rope_scaling.rope_type = type;
     if (type == "llama3") {
@@ -139,17 +148,20 @@ Json to_json(const ModelConfig& c) {
   if (c.model_type != "qwen2" || c.head_dim != c.hidden_size / c.num_attention_heads) out["head_dim"] = c.head_dim;
   out["hidden_act"] = "silu";
   out["rms_norm_eps"] = c.rms_norm_eps;
-  out["rope_theta"] = c.rope_theta;
-  if (c.rope_scaling.rope_type == "default") {
-    out["rope_scaling"] = nullptr;
+  Json rope{{"rope_type", c.rope_scaling.rope_type}};
+  if (c.rope_scaling.rope_type != "default") rope["factor"] = c.rope_scaling.factor;
+  if (c.rope_scaling.rope_type == "llama3") {
+    rope["low_freq_factor"] = c.rope_scaling.low_freq_factor;
+    rope["high_freq_factor"] = c.rope_scaling.high_freq_factor;
+    rope["original_max_position_embeddings"] = c.rope_scaling.original_max_position_embeddings;
+  }
+  if (out.contains("rope_parameters") && !out["rope_parameters"].is_null()) {
+    // A transformers v5 file: keep its form (rope_theta inside rope_parameters).
+    rope["rope_theta"] = c.rope_theta;
+    out["rope_parameters"] = rope;
   } else {
-    Json rs{{"rope_type", c.rope_scaling.rope_type}, {"factor", c.rope_scaling.factor}};
-    if (c.rope_scaling.rope_type == "llama3") {
-      rs["low_freq_factor"] = c.rope_scaling.low_freq_factor;
-      rs["high_freq_factor"] = c.rope_scaling.high_freq_factor;
-      rs["original_max_position_embeddings"] = c.rope_scaling.original_max_position_embeddings;
-    }
-    out["rope_scaling"] = rs;
+    out["rope_theta"] = c.rope_theta;
+    out["rope_scaling"] = c.rope_scaling.rope_type == "default" ? Json(nullptr) : rope;
   }
   out["tie_word_embeddings"] = c.tie_word_embeddings;
   if (c.model_type != "qwen2") {
@@ -158,6 +170,7 @@ Json to_json(const ModelConfig& c) {
   }
   out["max_position_embeddings"] = c.max_position_embeddings;
   out["torch_dtype"] = c.torch_dtype;
+  if (out.contains("dtype")) out["dtype"] = c.torch_dtype;  // transformers v5's name for it
   out["initializer_range"] = c.initializer_range;
   // eos_token_ids may include generation_config.json's ids: keep the file's own value when it had one.
   if (c.bos_token_id && !out.contains("bos_token_id")) out["bos_token_id"] = *c.bos_token_id;

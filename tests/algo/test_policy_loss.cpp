@@ -170,6 +170,36 @@ TEST_CASE("policy_loss: KL term in the loss with beta, and the entropy bonus", "
   REQUIRE(ent.stats.entropy_mean() == Approx(1.0));
 }
 
+TEST_CASE("policy_loss: kl_bias_correction multiplies k3 by the ratio (TRL use_bias_correction_kl)", "[algo][policy_loss][kl]") {
+  // x = logp_ref - logp = -0.2, -0.5: k3 = e^x - x - 1 = 0.0187308, 0.1065307. A = 0: only the KL term.
+  auto lp = dbl({{-1.0, -2.0}}).requires_grad_(true);
+  auto old = dbl({{-1.1, -1.8}});  // token ratios e^0.1, e^-0.2
+  auto ref = dbl({{-1.2, -2.5}});
+  auto mask = torch::ones({1, 2}, torch::kDouble);
+  auto zero_adv = torch::zeros({1}, torch::kDouble);
+  const double k0 = std::exp(-0.2) - 0.8, k1 = std::exp(-0.5) - 0.5, r0 = std::exp(0.1), r1 = std::exp(-0.2);
+  LossOptions o;
+  o.beta = 1.0;
+  o.kl_bias_correction = true;
+  auto out = policy_loss({lp, old, ref, {}, {}, zero_adv, mask}, o, make_loss_normalizer(mask));
+  REQUIRE(out.loss.item<double>() == Approx((k0 * r0 + k1 * r1) / 2).margin(1e-12));
+  out.loss.backward();
+  // d(k3 r)/dlogp = r (1 - e^x) + k3 r = -x r: the unbiased reverse-KL gradient.
+  require_close(lp.grad(), dbl({{0.2 * r0 / 2, 0.5 * r1 / 2}}), 1e-12);
+  REQUIRE(out.stats.kl_mean() == Approx((k0 + k1) / 2));  // the metric stays the plain estimate
+
+  // Sequence level: weight s = exp(mean(logp - logp_old)) = e^-0.05, whose gradient reaches both tokens.
+  lp.grad().zero_();
+  o.importance_sampling_level = RatioLevel::Sequence;
+  auto seq = policy_loss({lp, old, ref, {}, {}, zero_adv, mask}, o, make_loss_normalizer(mask));
+  const double s = std::exp(-0.05);
+  REQUIRE(seq.loss.item<double>() == Approx(s * (k0 + k1) / 2).margin(1e-12));
+  seq.loss.backward();
+  const double shared = s * (k0 + k1) / 2 / 2;  // d s / d logp_t = s / |o|
+  require_close(lp.grad(), dbl({{s * (1 - std::exp(-0.2)) / 2 + shared, s * (1 - std::exp(-0.5)) / 2 + shared}}), 1e-12);
+  REQUIRE(parse(R"({"kl_bias_correction": true})").kl_bias_correction);
+}
+
 TEST_CASE("kl_penalized_token_rewards and discounted_returns", "[algo][kl]") {
   auto rewards = torch::tensor({1.0f, 2.0f});
   auto kl = torch::tensor({{0.1f, 0.2f, 0.3f}, {0.4f, 0.5f, 0.6f}});

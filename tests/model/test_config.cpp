@@ -99,3 +99,31 @@ TEST_CASE("model config: to_json keeps unknown keys and parses back to the same 
     CHECK(back.qk_norm == c.qk_norm);
   }
 }
+
+TEST_CASE("model config: transformers v5 rope_parameters (rope_theta inside) is read and written back", "[model][config]") {
+  // What transformers 5.x save_pretrained writes: no top-level rope_theta or rope_scaling.
+  Json j = tiny_config_json("llama");
+  j.erase("rope_theta");
+  j.erase("rope_scaling");
+  j["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                          {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+  auto c = parse(j);
+  CHECK(c.rope_theta == 500000.0);
+  CHECK(c.rope_scaling.rope_type == "llama3");
+  CHECK(c.rope_scaling.factor == 8.0);
+  CHECK(c.rope_scaling.original_max_position_embeddings == 64);
+  Json out = model::to_json(c);
+  CHECK_FALSE(out.contains("rope_theta"));
+  CHECK_FALSE(out.contains("rope_scaling"));
+  CHECK(out["rope_parameters"]["rope_theta"] == 500000.0);
+  CHECK(parse(out).rope_scaling.high_freq_factor == 4.0);
+
+  Json q = tiny_config_json("qwen2");
+  q.erase("rope_theta");
+  q["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 1000000.0}};
+  auto cq = parse(q);
+  CHECK(cq.rope_theta == 1000000.0);
+  CHECK(cq.rope_scaling.rope_type == "default");
+  q["rope_parameters"] = {{"full_attention", {{"rope_type", "default"}}}};
+  REQUIRE_THROWS_WITH(parse(q), Catch::Contains("rope_parameters") && Catch::Contains("per-layer-type"));
+}

@@ -206,6 +206,10 @@ const Row kEquivalence[] = {
     {R"(x=5+6=11)", R"(11)", true},
     {R"(11)", R"(x=5+6=11)", true},
     {R"(x \ge 5)", R"(x \geq 5)", true},
+    {R"(x != 3)", R"(x \neq 3)", true},   // "!=" is a relation, not a factorial (Math-Verify's test_relations_math)
+    {R"(x \neq 5)", R"(x != 5)", true},
+    {R"(x != 3)", R"(x \neq 4)", false},
+    {R"(120)", R"(5!)", true},
     {R"(x \ge 5)", R"(5 \le x)", true},
     {R"(x \ge 5)", R"(x > 5)", false},
     {R"(x < 1)", R"(-x > -1)", true},
@@ -407,4 +411,17 @@ TEST_CASE("extract_math_answer: what is extracted", "[rewards][math]") {
   anywhere.prefer_answer_tag = false;
   CHECK(extract_math_answer("<answer>3</answer> \\boxed{4}", anywhere).value() == "4");
   CHECK(extract_math_answer("<answer>3</answer> \\boxed{4}").value() == "3");
+  // fallback_last_math (rule set math_any): the last $..$, $$..$$, \(..\) or \[..\] span, before the last number.
+  zeroth::rewards::MathExtractOptions math;
+  math.fallback_last_math = true;
+  math.fallback_last_number = true;
+  CHECK(extract_math_answer(R"(Therefore $x \geq 5$ is the solution.)", math).value() == R"(x \geq 5)");
+  CHECK(extract_math_answer(R"(Answer \[ 9 \] and that is 12)", math).value() == "9");
+  CHECK(extract_math_answer(R"(Answer \( (9+1) \))", math).value() == "(9+1)");
+  CHECK(extract_math_answer(R"(first $a$ then $$\frac{1}{3}.$$)", math).value() == R"(\frac{1}{3})");
+  CHECK(extract_math_answer(R"(costs \$5, so $x = 2$ and \$7 remain)", math).value() == "x = 2");
+  CHECK(extract_math_answer(R"($1$ then $2 unterminated)", math).value() == "1");
+  CHECK(extract_math_answer(R"(a box wins: $3$ \boxed{4})", math).value() == "4");
+  CHECK(extract_math_answer("no math, just 41 then 42", math).value() == "42");
+  CHECK_FALSE(extract_math_answer(R"(only $3$ here)").has_value());  // off by default
 }

@@ -43,13 +43,17 @@ TEST_CASE("rule sets: shipped r1_math scores accuracy and format with its weight
 }
 
 TEST_CASE("rule sets: every shipped set names accuracy and/or format", "[rewards][rule_set]") {
-  for (const char* name : {"r1_math", "gsm8k", "countdown", "r1_format"}) {
+  for (const char* name : {"r1_math", "gsm8k", "countdown", "r1_format", "math_any"}) {
     INFO(name);
     RuleSet rules = RuleSet::load(name);
     bool named = false;
     for (const RuleComponent& c : rules.components()) named = named || c.name == "accuracy" || c.name == "format";
     CHECK(named);
   }
+  // math_any reads an unboxed final answer from the last math span (Math-Verify's free-form extraction).
+  RewardResult m = RuleSet::load("math_any").score({"Therefore $x \\geq 5$ is the solution.", Json{{"answer", "$x >= 5$"}}});
+  CHECK(m.total == Approx(1.0));
+  CHECK(RuleSet::load("r1_math").score({"Therefore $x \\geq 5$ is the solution.", Json{{"answer", "$x >= 5$"}}}).total == 0.0);
   Json gsm = {{"answer", "#### 72"}};
   RewardResult g = RuleSet::load("gsm8k").score({"so #### 72", gsm});
   CHECK(g.total == Approx(1.1));

@@ -48,6 +48,10 @@ struct LossOptions {
   // false: loss += beta * KL_t (TRL, verl use_kl_loss). true: the caller subtracts beta * KL_t from
   // the token rewards instead (kl_penalized_token_rewards; verl use_kl_in_reward, OpenRLHF).
   bool kl_in_reward = false;
+  // Multiply the KL term by the importance ratio r_t (GSPO: s_i), so that its gradient is the unbiased
+  // reverse-KL gradient off-policy (DeepSeek-V3.2, arXiv:2512.02556; TRL use_bias_correction_kl, on by
+  // default in TRL 1.16). It changes the gradient even at r = 1 (adds KL_t * grad logp_t).
+  bool kl_bias_correction = false;
   // Entropy bonus: loss -= entropy_coef * H_t per token (verl entropy_coeff; 0 disables).
   double entropy_coef = 0.0;
   // Importance-sampling correction between the sampler's and the trainer's old log-probs
@@ -123,7 +127,7 @@ struct PolicyLossOutput {
 // token form), A the advantage, w the IS weight (detached):
 //   l_t = w * max(-A r, -A clip(r, 1 - epsilon_low, 1 + epsilon_high))
 //   dual clip, A < 0: l_t = w * min(max(...), -c A)
-//   + beta * k(logp_new, logp_ref)   (KL in loss)
+//   + beta * k(logp_new, logp_ref)   (KL in loss; times r with kl_bias_correction)
 //   - entropy_coef * H_t
 // then aggregate_loss(l, mask, loss_agg_mode, normalizer).
 //

@@ -20,11 +20,16 @@ struct MathExtractOptions {
   // Without a box, tag or "answer is" phrase, take the last number in the text (Math-Verify and
   // Qwen default; open-r1's reward requires an anchor, as zeroth's r1_math does).
   bool fallback_last_number = false;
+  // Without a box, tag or phrase, take the content of the last math span ($..$, $$..$$, \(..\),
+  // \[..\]) before falling back to the last number: Math-Verify's extraction of unboxed LaTeX
+  // answers (the `math_any` rule set).
+  bool fallback_last_math = false;
 };
 
 // The final answer of a completion: the last \boxed{...}/\fbox{...} (nested braces counted; boxes
 // joined only by ",", "and", "or" form one list), else the <answer> block's content, else the text
-// after the last "final answer is" / "the answer is" / "answer:". nullopt when there is none, when
+// after the last "final answer is" / "the answer is" / "answer:", else (options) the last math span,
+// else the last number. nullopt when there is none, when
 // the last box is unterminated or empty.
 std::optional<std::string> extract_math_answer(std::string_view completion, const MathExtractOptions& options = {});
 

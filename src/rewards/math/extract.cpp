@@ -182,6 +182,53 @@ std::optional<std::string> last_number(std::string_view text) {
   return std::nullopt;
 }
 
+// The content of the last inline or display math span, $$..$$, \[..\], \(..\) or $..$ ("\$" is a
+// literal dollar), trimmed of trailing punctuation: where Math-Verify's LaTeX extraction finds an
+// answer that is not boxed ("Therefore $x \geq 5$ is the solution."). nullopt when there is none or
+// when it is empty; an unterminated span is ignored (the last complete one stands).
+std::optional<std::string> last_math_span(std::string_view text) {
+  std::optional<std::string_view> last;
+  size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '\\' && i + 1 < text.size() && (text[i + 1] == '(' || text[i + 1] == '[')) {
+      const char* close = text[i + 1] == '(' ? "\\)" : "\\]";
+      size_t e = text.find(close, i + 2);
+      if (e == std::string_view::npos) break;  // unterminated: the last complete span stands
+      last = text.substr(i + 2, e - i - 2);
+      i = e + 2;
+      continue;
+    }
+    if (c == '\\') {  // an escaped character, "\$" included
+      i += 2;
+      continue;
+    }
+    if (c != '$') {
+      ++i;
+      continue;
+    }
+    const bool display = i + 1 < text.size() && text[i + 1] == '$';
+    const size_t open = display ? 2 : 1;
+    size_t e = std::string_view::npos;
+    for (size_t j = i + open; j < text.size(); ++j) {
+      if (text[j] == '\\') {
+        ++j;
+      } else if (text[j] == '$' && (!display || (j + 1 < text.size() && text[j + 1] == '$'))) {
+        e = j;
+        break;
+      }
+    }
+    if (e == std::string_view::npos) break;  // unterminated: the last complete span stands
+    last = text.substr(i + open, e - i - open);
+    i = e + open;
+  }
+  if (!last) return std::nullopt;
+  std::string_view t = trim_view(*last);
+  while (!t.empty() && (t.back() == '.' || t.back() == ',' || t.back() == ';')) t = trim_view(t.substr(0, t.size() - 1));
+  if (t.empty()) return std::nullopt;
+  return std::string(t);
+}
+
 }  // namespace
 
 std::optional<std::string> extract_math_answer(std::string_view completion, const MathExtractOptions& options) {
@@ -206,6 +253,9 @@ std::optional<std::string> extract_math_answer(std::string_view completion, cons
     std::string_view content = trim_view(text);
     if (content.empty()) return std::nullopt;
     return std::string(content);
+  }
+  if (options.fallback_last_math) {
+    if (auto math = last_math_span(text)) return math;
   }
   if (options.fallback_last_number) return last_number(text);
   return std::nullopt;

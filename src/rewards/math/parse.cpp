@@ -71,6 +71,8 @@ class Parser {
   void skip_ws() { while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_; }
   char peek() { skip_ws(); return pos_ < s_.size() ? s_[pos_] : '\0'; }
   char peek_at(size_t k) const { return pos_ + k < s_.size() ? s_[pos_ + k] : '\0'; }
+  // A postfix factorial: "!", but not the "!" of the relation "!=" ("x != 3" is not "x! = 3").
+  bool factorial_next() { return peek() == '!' && peek_at(1) != '='; }
   bool eat(char c) { if (peek() == c) { ++pos_; return true; } return false; }
   void expect(char c) { if (!eat(c)) throw Fail{}; }
 
@@ -189,7 +191,7 @@ class Parser {
     ++pos_;
     int exponent = parse_exponent();
     int result = add_op(Op::Pow, {base, exponent});
-    while (peek() == '!') { ++pos_; result = add_op(Op::Factorial, {result}); }
+    while (factorial_next()) { ++pos_; result = add_op(Op::Factorial, {result}); }
     return result;
   }
 
@@ -203,7 +205,7 @@ class Parser {
 
   int parse_postfix() {
     int x = parse_primary();
-    while (peek() == '!') { ++pos_; x = add_op(Op::Factorial, {x}); }
+    while (factorial_next()) { ++pos_; x = add_op(Op::Factorial, {x}); }
     return x;
   }
 

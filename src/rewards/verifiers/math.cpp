@@ -16,6 +16,7 @@ class MathVerifier : public Verifier {
     options_.prefer_answer_tag = params.get_or<bool>("prefer_answer_tag", true);
     options_.answer_tag = params.get_or<std::string>("answer_tag", "answer");
     options_.fallback_last_number = params.get_or<bool>("fallback_last_number", false);
+    options_.fallback_last_math = params.get_or<bool>("fallback_last_math", false);
     correct_ = params.get_or<double>("correct", 1.0);
     wrong_ = params.get_or<double>("wrong", 0.0);
     gold_field_ = params.get_or<std::string>("gold_field", "answer");

@@ -1,7 +1,7 @@
 // Where the tests' files are, read at run time from <build>/tests/test_paths.json, which CMake writes
 // beside the test executables: the source tree, tests/data/, what CMake unpacked from it, the external
-// test data, and the built binaries. No path is compiled into a test, so the objects are the same in
-// every clone and ccache serves one clone's to the next. ZEROTH_TEST_PATHS names another file.
+// test data, and the built binaries. No path is compiled into a test (a rebuilt test binary points
+// wherever its build folder's file says). ZEROTH_TEST_PATHS names another file.
 #pragma once
 
 #include <cstdlib>

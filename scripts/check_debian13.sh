@@ -43,7 +43,7 @@ bind "$checkout" "$root/src/zeroth"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 
 packages=(build-essential cmake ninja-build ccache pkg-config git python3 python3-jinja2
-  libtorch-dev libopenblas0-pthread nlohmann-json3-dev catch2 libspdlog-dev libfmt-dev
+  libtorch-dev libopenblas0-pthread libgloo-dev nlohmann-json3-dev catch2 libspdlog-dev libfmt-dev
   libre2-dev libcli11-dev libicu-dev libprotobuf-dev protobuf-compiler)
 chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -c '
   set -e
